@@ -1,0 +1,45 @@
+"""linear_attention — S_t = S_{t−1} + k_t v_tᵀ, o_t = scale · S_tᵀ q_t.
+
+Shapes: q, k [B,T,H,K]; v [B,T,HV,V]; state S [N,HV,K,V]; output [B,T,HV,V].
+With ``normalize=True`` (FLA's ``chunk_linear_attn`` default) a second state z_t = z_{t−1} + k_t is
+kept and o_t = scale · S_tᵀ q_t / (scale · q_tᵀ z_t + normalize_eps).
+Eigenvalues of the transition: all exactly 1.
+"""
+
+from ..family import Family, Option, StateComponent, positive_finite, register
+from ._common import K_, Q, S_KV, V_, read_scaled
+
+
+def step(ar, s, x, p):
+    new = {"S": ar.state(ar.add(s["S"], ar.outer(x["k"], x["v"])))}
+    if p.normalize:
+        new["z"] = ar.state(ar.add(s["z"], x["k"]))
+    return new
+
+
+def readout(ar, s, x, p):
+    o = read_scaled(ar, s["S"], x["q"], p)
+    if p.normalize:
+        den = ar.add(ar.dot(ar.mul(x["q"], p.scale), s["z"], axis=-1), ar.const(p.normalize_eps))
+        o = ar.div(o, den[..., None])
+    return o
+
+
+FAMILY = register(Family(
+    name="linear_attention",
+    recurrence="S_t = S_{t-1} + k_t v_tᵀ;  o_t = scale·S_tᵀq_t  [/ (scale·q_tᵀz_t + eps), z_t = z_{t-1} + k_t]",
+    inputs=(Q, K_, V_),
+    state=(StateComponent("S", S_KV), StateComponent("z", ("N", "HV", "K"), "running Σk (normalize=True only)")),
+    output_dims=("B", "T", "HV", "V"),
+    step=step, readout=readout,
+    options=(
+        Option("scale", None, "read-out scale; None → K^-1/2",
+               check=lambda s: None if s is None else positive_finite(s)),
+        Option("normalize", False, "divide by the normalizer scale·q_tᵀz_t + normalize_eps", choices=(False, True)),
+        Option("normalize_eps", 1e-10, "added to the normalizer", check=positive_finite),
+    ),
+    eigenvalues="{1}: no decay, no eigenvalue parameterization",
+    source="Katharopoulos et al. 2020; FLA chunk_linear_attn / fused_recurrent_linear_attn",
+    rounding="S ← S + k⊗v (state); o = Σ_k S·(q·scale) left to right [÷ (Σ_k (q·scale)·z + eps)]",
+    extra={"state_when": {"z": lambda o: o["normalize"]}},
+))

@@ -1,0 +1,53 @@
+"""Published equivalences between families, as input transformations (NumPy, float64).
+
+Each function returns ``(family_name, inputs, options)`` ready for :func:`lrnnspec.spec.evaluate`,
+so an identity is checked by evaluating both sides (``tests/spec/test_identities.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _f(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def hgrn2_to_gla(q, f, i):
+    """HGRN2 (Qin et al. 2024) as gla: g = logsigmoid(f), k = 1 − e^{g}, v = i (q as the layer
+    passes it, after its activation). Shapes: q, f [B,T,H,K]; i [B,T,H,V]."""
+    g = -np.logaddexp(0.0, -_f(f))
+    return "gla", {"q": _f(q), "k": -np.expm1(g), "v": _f(i), "g": g}, {}
+
+
+def rwkv7_to_dplr(r, w, k, v, kappa, iclr):
+    """RWKV-7 as dplr: q = r, gk = w (log decay), a = −κ̂, b = κ̂ ⊙ iclr, scale = 1 (chunk_rwkv7's
+    default). ``kappa`` must be unit-norm over its last axis."""
+    kappa = _f(kappa)
+    return "dplr", {"q": _f(r), "k": _f(k), "v": _f(v), "a": -kappa, "b": kappa * _f(iclr), "gk": _f(w)}, \
+        {"scale": 1.0}
+
+
+def mamba2_to_simple_gla(x, dt, A, B, C):
+    """SSD as simple_gla: q = C, k = B, v = Δ·x, g = Δ·A, scale = 1 (no D, z, dt_bias, softplus)."""
+    dt = _f(dt)
+    return "simple_gla", {"q": _f(C), "k": _f(B), "v": dt[..., None] * _f(x), "g": dt * _f(A)}, {"scale": 1.0}
+
+
+def delta_rule_to_dplr(q, k, v, beta, scale=None):
+    """DeltaNet as dplr: a = −β k, b = k, v ← β v, gk = 0 (no GVA: H = HV)."""
+    k, beta = _f(k), _f(beta)[..., None]
+    return "dplr", {"q": _f(q), "k": k, "v": beta * _f(v), "a": -beta * k, "b": k, "gk": np.zeros_like(k)}, \
+        {"scale": scale}
+
+
+def gated_delta_rule_to_delta_product(q, k, v, g, beta, scale=None):
+    """Gated DeltaNet as DeltaProduct with n_h = 1 micro-step per token."""
+    return "delta_product", {"q": q, "k": k, "v": v, "g": g, "beta": beta}, {"scale": scale}
+
+
+def ungated(family: str, inputs: dict):
+    """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
+    if family not in ("simple_gla", "gla", "retention"):
+        raise ValueError(f"ungated: family must be simple_gla, gla or retention, got {family!r}")
+    return "linear_attention", {n: inputs[n] for n in ("q", "k", "v")}, {}

@@ -1,0 +1,140 @@
+"""Identities across families and exact algebraic facts, checked on the exact engine."""
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from lrnnspec.spec import evaluate, mappings
+
+from ._helpers import assert_same_evaluation, draw
+
+
+def exact(family, x, init=None, **opts):
+    return evaluate(family, x, initial_state=init, engine="exact", **opts)
+
+
+@pytest.mark.parametrize("family", ["simple_gla", "gla", "retention"])
+def test_unit_gates_give_linear_attention(family):
+    x, init = draw(family, seed=21)
+    if family == "retention":
+        x["gamma"] = np.ones(x["v"].shape[2])
+    else:
+        x["g"] = np.zeros_like(x["g"])
+    target, y, opts = mappings.ungated(family, x)
+    assert_same_evaluation(exact(family, x, init), exact(target, y, init, **opts), family)
+
+
+def test_gated_delta_rule_with_zero_gate_is_delta_rule():
+    x, init = draw("gated_delta_rule", seed=22)
+    x["g"] = np.zeros_like(x["g"])
+    plain = {n: x[n] for n in ("q", "k", "v", "beta")}
+    assert_same_evaluation(exact("gated_delta_rule", x, init), exact("delta_rule", plain, init))
+
+
+def test_delta_product_with_one_householder_is_gated_delta_rule():
+    x, init = draw("gated_delta_rule", seed=23)
+    target, y, opts = mappings.gated_delta_rule_to_delta_product(**x)
+    assert_same_evaluation(exact("gated_delta_rule", x, init), exact(target, y, init, **opts))
+
+
+def _within_bounds(r1, r2):
+    assert np.all(np.abs(r1.output - r2.output) <= r1.output_bound + r2.output_bound)
+    assert np.all(np.abs(r1.final_state - r2.final_state) <= r1.final_state_bound + r2.final_state_bound)
+
+
+def test_dplr_with_delta_parameters_is_delta_rule():
+    # dyadic inputs (unit keys (±½, ±½, ±½, ±½), β ∈ {0, ¼, …, 2}, v ∈ ⅛ℤ) keep the mapping's β·k, β·v exact
+    rng = np.random.default_rng(24)
+    B, T, H, K, V = 1, 8, 2, 4, 3
+    x = {"q": rng.standard_normal((B, T, H, K)), "k": rng.choice([-0.5, 0.5], (B, T, H, K)),
+         "v": rng.integers(-16, 16, (B, T, H, V)) / 8, "beta": rng.integers(0, 9, (B, T, H)) / 4}
+    init = rng.standard_normal((B, H, K, V))
+    target, y, opts = mappings.delta_rule_to_dplr(**x)
+    _within_bounds(exact("delta_rule", x, init), exact(target, y, init, **opts))
+
+
+def test_mamba2_is_simple_gla_under_its_mapping():
+    # dyadic inputs make the mapping's products Δ·x and Δ·A exact in float64
+    rng = np.random.default_rng(25)
+    B, T, G, HV, K, P = 1, 6, 1, 2, 3, 2
+    x = {"x": rng.integers(-8, 8, (B, T, HV, P)) / 8, "dt": rng.integers(0, 8, (B, T, HV)) / 16,
+         "A": -rng.integers(1, 8, HV) / 4, "B": rng.integers(-8, 8, (B, T, G, K)) / 8,
+         "C": rng.integers(-8, 8, (B, T, G, K)) / 8}
+    init = rng.standard_normal((B, HV, K, P))
+    target, y, opts = mappings.mamba2_to_simple_gla(**x)
+    _within_bounds(exact("mamba2", x, init), exact(target, y, init, **opts))
+
+
+def test_hgrn2_mapping_matches_an_independent_hgrn2_recurrence():
+    rng = np.random.default_rng(26)
+    B, T, H, K, V = 1, 5, 2, 3, 2
+    q, f, i = rng.standard_normal((B, T, H, K)), rng.standard_normal((B, T, H, K)), rng.standard_normal((B, T, H, V))
+    target, y, opts = mappings.hgrn2_to_gla(q, f, i)
+    got = evaluate(target, y, engine="fp64", scale=1.0)
+    h = np.zeros((B, H, K, V))
+    for t in range(T):
+        forget = 1 / (1 + np.exp(-f[:, t]))
+        h = forget[..., None] * h + (1 - forget)[..., None] * i[:, t, :, None, :]
+        np.testing.assert_allclose(got.output[:, t], np.einsum("bhkv,bhk->bhv", h, q[:, t]), rtol=1e-12, atol=1e-14)
+
+
+def test_rwkv7_mapping_matches_an_independent_rwkv7_recurrence():
+    # RWKV-7 in its own [V, K] state layout: S ← S·Diag(e^w) + (S a) bᵀ + v kᵀ, o = S r
+    rng = np.random.default_rng(27)
+    B, T, H, K = 1, 6, 2, 4
+    r, k, v = (rng.standard_normal((B, T, H, K)) for _ in range(3))
+    w = -np.exp(rng.standard_normal((B, T, H, K)) - 1)
+    kappa = rng.standard_normal((B, T, H, K))
+    kappa /= np.linalg.norm(kappa, axis=-1, keepdims=True)
+    iclr = rng.uniform(0, 1, (B, T, H, K))
+    target, y, opts = mappings.rwkv7_to_dplr(r, w, k, v, kappa, iclr)
+    got = evaluate(target, y, engine="fp64", **opts)
+    S = np.zeros((B, H, K, K))  # [V, K]
+    for t in range(T):
+        a, b = -kappa[:, t], kappa[:, t] * iclr[:, t]
+        sa = np.einsum("bhvk,bhk->bhv", S, a)
+        S = S * np.exp(w[:, t])[:, :, None, :] + sa[..., None] * b[:, :, None, :] + v[:, t, :, :, None] * k[:, t, :, None, :]
+        np.testing.assert_allclose(got.output[:, t], np.einsum("bhvk,bhk->bhv", S, r[:, t]), rtol=1e-12, atol=1e-13)
+
+
+def test_beta_one_on_a_basis_key_overwrites_that_row_exactly():
+    rng = np.random.default_rng(28)
+    K, V, i = 4, 3, 2
+    x = {"q": rng.standard_normal((1, 1, 1, K)), "k": np.eye(K)[i].reshape(1, 1, 1, K),
+         "v": rng.standard_normal((1, 1, 1, V)), "beta": np.ones((1, 1, 1))}
+    init = rng.standard_normal((1, 1, K, V))
+    res = exact("delta_rule", x, init)
+    assert np.array_equal(res.final_state[0, 0, i], x["v"][0, 0, 0])
+    others = [j for j in range(K) if j != i]
+    assert np.array_equal(res.final_state[0, 0, others], init[0, 0, others])
+
+
+DYADIC_UNIT_VECTORS = [np.array(a, float) / d for a, d in
+                       (((1, 1, 1, 1, 0), 2), ((2, 0, 0, 0, 0), 2), ((3, 2, 1, 1, 1), 4), ((7, 3, 2, 1, 1), 8))]
+
+
+@given(st.sampled_from(DYADIC_UNIT_VECTORS), st.permutations(range(5)), st.lists(st.sampled_from([-1, 1]), min_size=5,
+       max_size=5), st.integers(0, 2**32 - 1))
+def test_beta_two_twice_with_the_same_unit_key_restores_the_state(unit, perm, signs, seed):
+    # (I − 2kkᵀ)² = I and (I − 2kkᵀ)k = −k, so two reflections with the same (k, v) restore S.
+    # Keys are exactly unit (dyadic), so the exact engine must restore the state bit for bit.
+    rng = np.random.default_rng(seed)
+    K, V = 5, 2
+    k = unit[list(perm)] * np.array(signs)
+    v = rng.standard_normal(V)
+    x = {"q": rng.standard_normal((1, 2, 1, K)), "k": np.broadcast_to(k, (1, 2, 1, K)).copy(),
+         "v": np.broadcast_to(v, (1, 2, 1, V)).copy(), "beta": np.full((1, 2, 1), 2.0)}
+    init = rng.standard_normal((1, 1, K, V))
+    res = exact("delta_rule", x, init)
+    assert np.array_equal(res.final_state, init)
+    with mpmath.workprec(256):
+        assert all(r == mpmath.mpf(float(i)) for r, i in zip(res.raw["state"]["S"].reshape(-1), init.reshape(-1)))
+
+
+def test_mamba_negative_eigenvalue_range_reaches_minus_one():
+    # a = 2·exp(Δ·A) − 1 with Δ·A very negative gives a ≈ −1: the state flips sign every step.
+    x = {"u": np.zeros((1, 4, 1)), "delta": np.ones((1, 4, 1)), "A": np.full((1, 1), -1000.0),
+         "B": np.zeros((1, 4, 1)), "C": np.ones((1, 4, 1))}
+    res = exact("mamba", x, np.ones((1, 1, 1)), eigenvalue_range="[-1,1]")
+    np.testing.assert_array_equal(np.sign(res.output[0, :, 0]), [-1, 1, -1, 1])

@@ -1,0 +1,154 @@
+"""Every validation rule raises a SpecError subclass that names the argument; nothing is clamped."""
+
+import numpy as np
+import pytest
+import torch
+
+from lrnnspec.spec import (
+    DomainError, NonFiniteError, OptionError, ShapeError, SpecError, UnknownFamilyError, VarlenError, evaluate,
+)
+
+from ._helpers import draw
+
+
+def case(id_, family, mutate, error, argument, **kw):
+    return pytest.param(family, mutate, error, argument, kw, id=id_)
+
+
+def set_(name, value):
+    def f(x):
+        x[name] = value(x[name]) if callable(value) else value
+    return f
+
+
+def poke(name, index, value):
+    def f(x):
+        x[name] = x[name].copy()
+        x[name][index] = value
+    return f
+
+
+CASES = [
+    case("wrong-rank", "delta_rule", set_("q", lambda q: q[0]), ShapeError, "q"),
+    case("T-mismatch", "simple_gla", set_("v", lambda v: v[:, :-1]), ShapeError, "v"),
+    case("K-mismatch", "gla", set_("k", lambda k: k[..., :-1]), ShapeError, "k"),
+    case("heads-not-multiple", "gated_delta_rule", lambda x: x.update(
+        {n: np.concatenate([x[n], x[n][:, :, :1]], 2) for n in ("v", "g", "beta")}), ShapeError, "v"),
+    case("gate-heads-mismatch", "gated_delta_rule", set_("g", lambda g: g[:, :, :1]), ShapeError, "g"),
+    case("nan", "linear_attention", poke("q", (0, 1, 0, 0), np.nan), NonFiniteError, "q"),
+    case("inf", "delta_rule", poke("beta", (0, 0, 0), np.inf), NonFiniteError, "beta"),
+    case("positive-log-gate", "simple_gla", poke("g", (0, 2, 1), 0.25), DomainError, "g"),
+    case("positive-gla-gate", "gla", poke("g", (0, 2, 1, 0), 1e-9), DomainError, "g"),
+    case("beta-above-2", "delta_rule", poke("beta", (0, 3, 0), 2.5), DomainError, "beta"),
+    case("beta-negative", "delta_product", poke("beta", (0, 3, 0), -0.1), DomainError, "beta"),
+    case("beta-above-declared-range", "gated_delta_rule", poke("beta", (0, 3, 0), 1.5), DomainError, "beta",
+         eigenvalue_range="[0,1]"),
+    case("non-unit-key", "delta_rule", set_("k", lambda k: k * 1.01), DomainError, "k"),
+    case("non-unit-key-product", "delta_product", set_("k", lambda k: k * 0.5), DomainError, "k"),
+    case("interleave-not-multiple", "delta_product", set_("k", lambda k: k[:, :-1]), ShapeError, "k"),
+    case("positive-A", "mamba", poke("A", (0, 0), 0.5), DomainError, "A"),
+    case("negative-delta", "mamba", poke("delta", (0, 0, 0), -0.5), DomainError, "delta"),
+    case("negative-dt", "mamba2", poke("dt", (0, 0, 0), -0.5), DomainError, "dt"),
+    case("mamba2-groups", "mamba2", lambda x: x.update({n: np.concatenate([x[n]] * 3, 2) for n in ("B", "C")}),
+         ShapeError, "x"),
+    case("mamba2-B-vs-C", "mamba2", set_("C", lambda c: np.concatenate([c] * 2, 2)), ShapeError, "C"),
+    case("retention-gamma", "retention", set_("gamma", np.array([0.5, 1.5])), DomainError, "gamma"),
+    case("unknown-input", "delta_rule", set_("w", np.zeros(1)), SpecError, "w"),
+    case("missing-input", "delta_rule", lambda x: x.pop("beta"), SpecError, "beta"),
+    case("complex", "delta_rule", set_("v", lambda v: v.astype(complex)), SpecError, "v"),
+    case("strings", "delta_rule", set_("v", np.array(["a"])), SpecError, "v"),
+    case("unknown-option", "delta_rule", lambda x: None, OptionError, "chunk_size", chunk_size=64),
+    case("bad-choice", "mamba", lambda x: None, OptionError, "eigenvalue_range", eigenvalue_range="[-2,2]"),
+    case("bad-scale", "delta_rule", lambda x: None, OptionError, "scale", scale=-1.0),
+    case("nan-scale", "gla", lambda x: None, OptionError, "scale", scale=float("nan")),
+]
+
+
+@pytest.mark.parametrize("family,mutate,error,argument,options", CASES)
+def test_invalid_input_is_rejected_naming_the_argument(family, mutate, error, argument, options):
+    x, init = draw(family, initial_state=False)
+    mutate(x)
+    with pytest.raises(error) as info:
+        evaluate(family, x, **options)
+    assert info.value.argument == argument
+    assert str(info.value).startswith(f"{argument}: ")
+
+
+def _varlen_inputs(T=6):
+    x, _ = draw("gated_delta_rule", initial_state=False, B=1, T=T)
+    return x
+
+
+@pytest.mark.parametrize("cu,why", [
+    (np.array([0, 3, 6], dtype=np.int32), "int64"),
+    (torch.tensor([0, 3, 6], dtype=torch.int32), "int64"),
+    (np.array([1, 3, 6]), "start at 0"),
+    (np.array([0, 4, 3, 6]), "non-decreasing"),
+    (np.array([0, 3, 5]), "end at T"),
+    (np.array([[0, 3, 6]]), "1-D"),
+    (np.array([0]), "1-D of length"),
+])
+def test_inconsistent_cu_seqlens_is_rejected(cu, why):
+    with pytest.raises(VarlenError, match=why) as info:
+        evaluate("gated_delta_rule", _varlen_inputs(), cu_seqlens=cu)
+    assert info.value.argument == "cu_seqlens"
+
+
+def test_cu_seqlens_requires_batch_one():
+    x, _ = draw("gated_delta_rule", initial_state=False, B=2, T=6)
+    with pytest.raises(VarlenError, match="B = 1"):
+        evaluate("gated_delta_rule", x, cu_seqlens=np.array([0, 6]))
+
+
+@pytest.mark.parametrize("init,why", [
+    (np.zeros((1, 2, 3, 2)), "N = 2 sequences"),
+    (np.zeros((2, 2, 2, 3)), r"\[N,HV,K,V\]"),
+    ({"S": np.zeros((2, 2, 3, 2)), "z": np.zeros(1)}, "unknown components"),
+    (np.full((2, 2, 3, 2), np.nan), "finite"),
+])
+def test_bad_initial_state_is_rejected(init, why):
+    x, _ = draw("delta_rule", initial_state=False, B=1, T=6)
+    with pytest.raises(SpecError, match=why) as info:
+        evaluate("delta_rule", x, initial_state=init, cu_seqlens=np.array([0, 2, 6]))
+    assert info.value.argument == "initial_state"
+
+
+def test_multi_part_state_must_be_complete():
+    x, init = draw("mlstm")
+    with pytest.raises(ShapeError, match="'m' missing"):
+        evaluate("mlstm", x, initial_state={"C": init["C"], "n": init["n"]})
+    with pytest.raises(ShapeError, match="3 components"):
+        evaluate("mlstm", x, initial_state=init["C"])
+
+
+def test_unknown_family():
+    with pytest.raises(UnknownFamilyError, match="known families: linear_attention") as info:
+        evaluate("deltanet", {})
+    assert info.value.argument == "family"
+
+
+def test_unit_key_check_can_be_declined_and_tolerance_follows_the_dtype():
+    x, _ = draw("delta_rule", initial_state=False)
+    evaluate("delta_rule", {**x, "k": x["k"] * 1.01}, require_unit_keys=False)
+    # keys rounded to bf16 are within 4·eps(bf16) of unit norm: accepted when given as bf16
+    import ml_dtypes
+    evaluate("delta_rule", {**x, "k": x["k"].astype(ml_dtypes.bfloat16)})
+    with pytest.raises(DomainError):
+        evaluate("delta_rule", {**x, "k": x["k"].astype(ml_dtypes.bfloat16).astype(np.float64)})
+
+
+def test_inputs_are_not_modified():
+    x, init = draw("gated_delta_rule")
+    copies = {k: v.copy() for k, v in x.items()}
+    init_copy = init.copy()
+    evaluate("gated_delta_rule", x, initial_state=init, engine="emulate:bf16")
+    for k in x:
+        assert np.array_equal(x[k], copies[k])
+    assert np.array_equal(init, init_copy)
+
+
+def test_torch_tensors_are_accepted():
+    x, init = draw("simple_gla")
+    a = evaluate("simple_gla", x, initial_state=init)
+    b = evaluate("simple_gla", {k: torch.from_numpy(v) for k, v in x.items()}, initial_state=torch.from_numpy(init))
+    assert np.array_equal(a.output, b.output)
