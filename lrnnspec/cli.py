@@ -16,9 +16,10 @@ def _spec_list(args) -> int:
         print(f"{fam.name}")
         print(f"    {fam.recurrence}")
         print(f"    eigenvalues: {fam.eigenvalues}")
+        domains = fam.domains()
         for inp in fam.inputs:
             opt = " (optional)" if inp.optional else ""
-            print(f"    {inp.name:<10} [{','.join(inp.dims)}]  {inp.domain_for({o.name: o.default for o in fam.options})}{opt}")
+            print(f"    {inp.name:<10} [{','.join(inp.dims)}]  {domains[inp.name]}{opt}")
         if fam.options:
             print("    options: " + ", ".join(f"{o.name}={o.default!r}" for o in fam.options))
     return 0

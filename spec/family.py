@@ -127,11 +127,12 @@ class Family:
     source: str = ""
     notes: str = ""
     rounding: str = ""  # where the definition rounds under emulation, in order
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def gva(self) -> bool:
-        return any("HV" in i.dims for i in self.inputs) and any("H" in i.dims for i in self.inputs)
+    # state component name → predicate on the options (a component kept only under some options)
+    state_when: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
+    # values of optional inputs left out, from the bound dimensions (retention's γ_h)
+    defaults: Callable[[dict[str, int]], dict[str, np.ndarray]] | None = None
+    # refinement of random valid inputs: (rng, arrays, dims) → replacements (see spec.sampling)
+    sample: Callable | None = None
 
     def input(self, name: str) -> Input:
         return next(i for i in self.inputs if i.name == name)

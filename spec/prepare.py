@@ -169,8 +169,7 @@ def _check_cu_seqlens(cu_seqlens, dims: dict[str, int]) -> list[tuple[int, int]]
 
 
 def active_state(fam: Family, options: dict[str, Any]):
-    when = fam.extra.get("state_when", {})
-    return [c for c in fam.state if c.name not in when or when[c.name](options)]
+    return [c for c in fam.state if c.name not in fam.state_when or fam.state_when[c.name](options)]
 
 
 def _exact_state(value) -> np.ndarray | None:
@@ -251,8 +250,8 @@ def prepare(family: "str | Family", inputs: Mapping[str, Any], *, initial_state=
             _check_unit_norm(name, arrays[name], eps[name])
     if fam.check is not None:
         fam.check(arrays, opts)
-    if "defaults" in fam.extra:
-        for name, value in fam.extra["defaults"](dims).items():
+    if fam.defaults is not None:
+        for name, value in fam.defaults(dims).items():
             arrays.setdefault(name, value)
 
     segments = _check_cu_seqlens(cu_seqlens, dims) if cu_seqlens is not None else None

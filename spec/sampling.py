@@ -4,7 +4,7 @@ tests. (The certifier's Hypothesis strategies cover the adversarial regimes.)
 Each input is drawn from its declared domain: real → N(0, 1); log-gate ≤ 0 → logsigmoid(N(2, 1))
 (decay ≈ 0.88); β → U(lo, hi) over the declared range; ≥ 0 step sizes → U(0, 0.5);
 ≤ 0 rates → −U(0.1, 1); step-size biases → U(0, 0.5) (Δ stays ≥ 0 without softplus); other bounded domains → uniform inside. Unit-key inputs are L2-normalized.
-A family may refine this with ``extra["sample"]`` (dplr draws RWKV-7-style a = −κ̂, b = κ̂ ⊙ iclr).
+A family may refine this with its ``sample`` hook (dplr draws RWKV-7-style a = −κ̂, b = κ̂ ⊙ iclr).
 """
 
 from __future__ import annotations
@@ -50,15 +50,16 @@ def random_inputs(family: "str | Family", *, seed: int = 0, optional: bool = Tru
     dims["T*n_h"] = dims["T"] * dims["n_h"]
     opts = {o.name: o.default for o in fam.options} | (options or {})
     rng = np.random.default_rng(seed)
+    defaulted = set(fam.defaults(dims)) if fam.defaults is not None else set()
     out = {}
     for inp in fam.inputs:
-        if inp.optional and (not optional or "defaults" in fam.extra):
+        if inp.optional and (not optional or inp.name in defaulted):
             continue
         out[inp.name] = _draw(rng, inp, tuple(dims[d] for d in inp.dims), opts)
     for name in fam.unit_keys:
         out[name] /= np.linalg.norm(out[name], axis=-1, keepdims=True)
-    if "sample" in fam.extra:
-        out.update(fam.extra["sample"](rng, out, dims))
+    if fam.sample is not None:
+        out.update(fam.sample(rng, out, dims))
     if initial_state:
         sizes_n = {**dims, "N": dims["B"]}
         out["initial_state"] = {c.name: rng.standard_normal(tuple(sizes_n[d] for d in c.dims))

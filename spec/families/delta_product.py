@@ -10,7 +10,7 @@ Transition per token: a product of n_h generalized Householder matrices (times e
 """
 
 from ..family import LOG_GATE, SCALE, UNIT_KEYS, Family, Input, StateComponent, register
-from ._common import DELTA_RANGE, Q, S_KV, beta_domain, delta_update, read_scaled
+from ._common import DELTA_RANGE, Q, S_KV, beta_domain, delta_update, readout_q
 
 
 def step(ar, s, x, p):
@@ -21,9 +21,6 @@ def step(ar, s, x, p):
         S = delta_update(ar, S, x["k"][:, j], x["v"][:, j], x["beta"][:, j])
     return {"S": ar.state(S)}
 
-
-def readout(ar, s, x, p):
-    return read_scaled(ar, s["S"], x["q"], p)
 
 
 FAMILY = register(Family(
@@ -37,7 +34,7 @@ FAMILY = register(Family(
             Input("g", ("B", "T", "HV"), LOG_GATE, optional=True, doc="head-wise log decay (first micro-step)")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
-    step=step, readout=readout, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
+    step=step, readout=readout_q, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
     eigenvalues="products of n_h generalized Householder matrices: ‖·‖ ≤ 1 for β ∈ [0,2]; complex for n_h ≥ 2",
     unit_keys=("k",),
     source="Siems et al. 2025 (DeltaProduct); FLA chunk_gated_delta_product",

@@ -7,15 +7,12 @@ Eigenvalues: 1 (multiplicity K − 1) and 1 − β along k: β ∈ [0, 2] gives 
 """
 
 from ..family import SCALE, UNIT_KEYS, Family, Input, StateComponent, register
-from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_update, read_scaled
+from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_update, readout_q
 
 
 def step(ar, s, x, p):
     return {"S": ar.state(delta_update(ar, s["S"], x["k"], x["v"], x["beta"]))}
 
-
-def readout(ar, s, x, p):
-    return read_scaled(ar, s["S"], x["q"], p)
 
 
 FAMILY = register(Family(
@@ -24,7 +21,7 @@ FAMILY = register(Family(
     inputs=(Q, K_, V_, Input("beta", ("B", "T", "HV"), beta_domain, doc="writing strength")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
-    step=step, readout=readout, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
+    step=step, readout=readout_q, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
     eigenvalues="{1, 1 − β}: [0,1] for β ∈ [0,1], [−1,1] for β ∈ [0,2] (eigenvalue_range)",
     unit_keys=("k",),
     source="Schlag et al. 2021; Yang et al. 2024 (parallel DeltaNet); FLA chunk_delta_rule",

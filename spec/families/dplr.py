@@ -11,6 +11,7 @@ them in [−1, 1] with unit κ̂ and iclr ∈ [0, 2]).
 import numpy as np
 
 from ..family import LOG_GATE, SCALE, Family, Input, StateComponent, register
+from ._common import readout_q
 
 
 def step(ar, s, x, p):
@@ -27,10 +28,6 @@ def sample_rwkv7(rng, arrays, dims):
     return {"a": -kappa, "b": kappa * rng.uniform(0.0, 1.0, kappa.shape)}
 
 
-def readout(ar, s, x, p):
-    return ar.dot(s["S"], ar.mul(x["q"], p.scale)[..., :, None], axis=-2)
-
-
 FAMILY = register(Family(
     name="dplr",
     recurrence="S_t = Diag(exp(gk_t))·S_{t-1} + b_t(a_tᵀS_{t-1}) + k_t v_tᵀ;  o_t = scale·S_tᵀq_t",
@@ -44,9 +41,9 @@ FAMILY = register(Family(
     ),
     state=(StateComponent("S", ("N", "H", "K", "V")),),
     output_dims=("B", "T", "H", "V"),
-    step=step, readout=readout, options=(SCALE,),
+    step=step, readout=readout_q, options=(SCALE,),
     eigenvalues="of Diag(e^gk) + b aᵀ: set by a and b (RWKV-7: [−1, 1] with unit κ̂, iclr ∈ [0, 2])",
-    extra={"sample": sample_rwkv7},
+    sample=sample_rwkv7,
     source="FLA chunk_dplr_delta_rule / chunk_rwkv7; Peng et al. 2025 (RWKV-7)",
     rounding="r = Σ_k S·a (pre-decay); d = exp(gk); S ← (d·S + b⊗r) + k⊗v (state); o = Σ_k S·(q·scale)",
 ))

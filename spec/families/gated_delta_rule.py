@@ -7,16 +7,13 @@ Eigenvalues: e^{g} and e^{g}(1 − β): within [−1, 1] for β ∈ [0, 2].
 """
 
 from ..family import LOG_GATE, SCALE, UNIT_KEYS, Family, Input, StateComponent, register
-from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_update, read_scaled
+from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_update, readout_q
 
 
 def step(ar, s, x, p):
     decayed = ar.mul(ar.exp(x["g"])[..., None, None], s["S"])
     return {"S": ar.state(delta_update(ar, decayed, x["k"], x["v"], x["beta"]))}
 
-
-def readout(ar, s, x, p):
-    return read_scaled(ar, s["S"], x["q"], p)
 
 
 FAMILY = register(Family(
@@ -27,7 +24,7 @@ FAMILY = register(Family(
             Input("beta", ("B", "T", "HV"), beta_domain, doc="writing strength")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
-    step=step, readout=readout, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
+    step=step, readout=readout_q, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
     eigenvalues="{e^g, e^g(1 − β)} ⊂ [−1, 1] for β ∈ [0, 2] (eigenvalue_range)",
     unit_keys=("k",),
     source="Yang et al. 2025 (Gated DeltaNet); FLA chunk_gated_delta_rule",

@@ -6,16 +6,13 @@ Eigenvalues: e^{g} ∈ [0, 1] per key channel; log-space, cannot be negative.
 """
 
 from ..family import LOG_GATE, SCALE, Family, Input, StateComponent, register
-from ._common import K_, Q, S_KV, V_, read_scaled
+from ._common import K_, Q, S_KV, V_, readout_q
 
 
 def step(ar, s, x, p):
     decayed = ar.mul(ar.exp(x["g"])[..., :, None], s["S"])
     return {"S": ar.state(ar.add(decayed, ar.outer(x["k"], x["v"])))}
 
-
-def readout(ar, s, x, p):
-    return read_scaled(ar, s["S"], x["q"], p)
 
 
 FAMILY = register(Family(
@@ -24,7 +21,7 @@ FAMILY = register(Family(
     inputs=(Q, K_, V_, Input("g", ("B", "T", "HV", "K"), LOG_GATE, doc="key-channel log decay")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
-    step=step, readout=readout, options=(SCALE,),
+    step=step, readout=readout_q, options=(SCALE,),
     eigenvalues="exp(g) ∈ [0, 1] per channel; log-space, cannot be negative",
     source="Yang et al. 2024 (GLA); FLA chunk_gla; HGRN2 (Qin et al. 2024) via k = 1 − exp(g)",
     rounding="d = exp(g); S ← d·S (acc) + k⊗v (state); o = Σ_k S·(q·scale)",

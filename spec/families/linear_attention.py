@@ -41,5 +41,5 @@ FAMILY = register(Family(
     eigenvalues="{1}: no decay, no eigenvalue parameterization",
     source="Katharopoulos et al. 2020; FLA chunk_linear_attn / fused_recurrent_linear_attn",
     rounding="S ← S + k⊗v (state); o = Σ_k S·(q·scale) left to right [÷ (Σ_k (q·scale)·z + eps)]",
-    extra={"state_when": {"z": lambda o: o["normalize"]}},
+    state_when={"z": lambda o: o["normalize"]},
 ))

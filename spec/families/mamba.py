@@ -8,21 +8,12 @@ Shapes (time-first): u, delta, z [B,T,D]; A [D,NS] ≤ 0; B, C [B,T,NS]; D, delt
 state h [N,D,NS]; output [B,T,D].
 """
 
-import numpy as np
-
-from ..errors import DomainError
 from ..family import NONNEGATIVE, NONPOSITIVE, REAL, Family, Input, Option, StateComponent, register
-
-
-def effective_delta(ar, x, p):
-    d = x["delta"]
-    if p.delta_bias is not None:
-        d = ar.add(d, p.delta_bias)
-    return ar.softplus(d) if p.delta_softplus else d
+from ._common import check_step_size, skip_and_gate, step_size
 
 
 def step(ar, s, x, p):
-    delta = effective_delta(ar, x, p)
+    delta = step_size(ar, x["delta"], p.delta_bias, p.delta_softplus)
     a = ar.exp(ar.mul(delta[..., :, None], p.A))
     if p.eigenvalue_range == "[-1,1]":
         a = ar.sub(ar.mul(ar.const(2.0), a), ar.const(1.0))
@@ -32,18 +23,11 @@ def step(ar, s, x, p):
 
 def readout(ar, s, x, p):
     y = ar.dot(s["h"], x["C"][..., None, :], axis=-1)
-    if p.D is not None:
-        y = ar.add(y, ar.mul(p.D, x["u"]))
-    if x.get("z") is not None:
-        y = ar.mul(y, ar.silu(x["z"]))
-    return y
+    return skip_and_gate(ar, y, p.D, x["u"], x.get("z"))
 
 
 def check(inputs, options):
-    if not options["delta_softplus"]:
-        d = inputs["delta"] + (inputs["delta_bias"] if inputs.get("delta_bias") is not None else 0.0)
-        if np.any(d < 0):
-            raise DomainError("delta", "delta + delta_bias must be ≥ 0 when delta_softplus=False (Δ is a step size)")
+    check_step_size(inputs, options, "delta", "delta_bias", "delta_softplus")
 
 
 FAMILY = register(Family(

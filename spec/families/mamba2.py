@@ -10,21 +10,12 @@ Equals simple_gla with q = C, k = B, v = Δ·x, g = Δ·A, scale = 1 (plus D·x 
 Eigenvalues: e^{ΔA} ∈ [0, 1]; log-space, cannot be negative.
 """
 
-import numpy as np
-
-from ..errors import DomainError
 from ..family import NONNEGATIVE, NONPOSITIVE, REAL, Family, Input, Option, StateComponent, register
-
-
-def effective_dt(ar, x, p):
-    dt = x["dt"]
-    if p.dt_bias is not None:
-        dt = ar.add(dt, p.dt_bias)
-    return ar.softplus(dt) if p.dt_softplus else dt
+from ._common import check_step_size, skip_and_gate, step_size
 
 
 def step(ar, s, x, p):
-    dt = effective_dt(ar, x, p)
+    dt = step_size(ar, x["dt"], p.dt_bias, p.dt_softplus)
     decay = ar.exp(ar.mul(dt, p.A))
     decayed = ar.mul(decay[..., None, None], s["S"])
     return {"S": ar.state(ar.add(decayed, ar.outer(x["B"], ar.mul(dt[..., None], x["x"]))))}
@@ -32,19 +23,12 @@ def step(ar, s, x, p):
 
 def readout(ar, s, x, p):
     y = ar.dot(s["S"], x["C"][..., :, None], axis=-2)
-    if p.D is not None:
-        D = p.D[:, None] if p.D.ndim == 1 else p.D
-        y = ar.add(y, ar.mul(D, x["x"]))
-    if x.get("z") is not None:
-        y = ar.mul(y, ar.silu(x["z"]))
-    return y
+    D = None if p.D is None else (p.D[:, None] if p.D.ndim == 1 else p.D)
+    return skip_and_gate(ar, y, D, x["x"], x.get("z"))
 
 
 def check(inputs, options):
-    if not options["dt_softplus"]:
-        dt = inputs["dt"] + (inputs["dt_bias"] if inputs.get("dt_bias") is not None else 0.0)
-        if np.any(dt < 0):
-            raise DomainError("dt", "dt + dt_bias must be ≥ 0 when dt_softplus=False (Δ is a step size)")
+    check_step_size(inputs, options, "dt", "dt_bias", "dt_softplus")
 
 
 FAMILY = register(Family(

@@ -8,7 +8,7 @@ Eigenvalues: γ_h ∈ (0, 1].
 import numpy as np
 
 from ..family import SCALE, Domain, Family, Input, StateComponent, register
-from ._common import K_, Q, S_KV, V_, read_scaled
+from ._common import K_, Q, S_KV, V_, readout_q
 
 GAMMA = Domain(np.nextafter(0.0, 1.0), 1.0, "a decay in (0, 1]")
 
@@ -22,9 +22,6 @@ def step(ar, s, x, p):
     return {"S": ar.state(ar.add(decayed, ar.outer(x["k"], x["v"])))}
 
 
-def readout(ar, s, x, p):
-    return read_scaled(ar, s["S"], x["q"], p)
-
 
 FAMILY = register(Family(
     name="retention",
@@ -32,9 +29,9 @@ FAMILY = register(Family(
     inputs=(Q, K_, V_, Input("gamma", ("HV",), GAMMA, optional=True, doc="per-head decay")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
-    step=step, readout=readout, options=(SCALE,),
+    step=step, readout=readout_q, options=(SCALE,),
     eigenvalues="γ_h ∈ (0, 1]: a fixed positive decay, cannot be negative",
     source="Sun et al. 2023 (RetNet); FLA chunk_retention",
     rounding="S ← γ·S (acc) + k⊗v (state); o = Σ_k S·(q·scale)",
-    extra={"defaults": default_gamma},
+    defaults=default_gamma,
 ))

@@ -138,3 +138,33 @@ def test_mamba_negative_eigenvalue_range_reaches_minus_one():
          "B": np.zeros((1, 4, 1)), "C": np.ones((1, 4, 1))}
     res = exact("mamba", x, np.ones((1, 1, 1)), eigenvalue_range="[-1,1]")
     np.testing.assert_array_equal(np.sign(res.output[0, :, 0]), [-1, 1, -1, 1])
+
+
+def test_mlstm_stabilized_equals_the_papers_unstabilized_mlstm():
+    # xLSTM (Beck et al. 2024): C_t = f_t C + i_t k vᵀ, n_t = f_t n + i_t k, h = Cᵀq̃ / max(|nᵀq̃|, 1),
+    # with f_t = sigmoid(f̃), i_t = exp(ĩ); the stabilizer must not change h (eps = 0).
+    x, _ = draw("mlstm", seed=31, T=10, K=4, V=3, initial_state=False)
+    got = evaluate("mlstm", x, engine="fp64", eps=0.0)
+    q = x["q"] * 4 ** -0.5
+    C = np.zeros((2, 2, 4, 3))
+    n = np.zeros((2, 2, 4))
+    for t in range(10):
+        f = 1 / (1 + np.exp(-x["f"][:, t]))
+        i = np.exp(x["i"][:, t])
+        C = f[..., None, None] * C + i[..., None, None] * x["k"][:, t, :, :, None] * x["v"][:, t, :, None, :]
+        n = f[..., None] * n + i[..., None] * x["k"][:, t]
+        den = np.maximum(np.abs(np.einsum("bhk,bhk->bh", n, q[:, t])), 1.0)
+        want = np.einsum("bhkv,bhk->bhv", C, q[:, t]) / den[..., None]
+        np.testing.assert_allclose(got.output[:, t], want, rtol=1e-12, atol=1e-14)
+
+
+def test_linear_attention_normalizer():
+    x, _ = draw("linear_attention", seed=32, T=6, K=3, V=2, initial_state=False)
+    got = evaluate("linear_attention", x, engine="exact", normalize=True, normalize_eps=1e-10)
+    q = x["q"] * 3 ** -0.5
+    S = np.cumsum(x["k"][..., :, None] * x["v"][..., None, :], axis=1)
+    z = np.cumsum(x["k"], axis=1)
+    want = np.einsum("bthkv,bthk->bthv", S, q) / (np.einsum("bthk,bthk->bth", z, q) + 1e-10)[..., None]
+    np.testing.assert_allclose(got.output, want, rtol=1e-10)
+    assert set(got.final_state) == {"S", "z"}
+    np.testing.assert_allclose(got.final_state["z"], z[:, -1], rtol=1e-14)
