@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NonFiniteError, OptionError, ShapeError, SpecError, VarlenError
+from .errors import DomainError, NonFiniteError, OptionError, ShapeError, SpecError, VarlenError
 from .family import Family, get_family
 
 POSITIVE_DIMS = ("B", "H", "HV", "K", "V", "D", "NS")
@@ -137,8 +137,6 @@ def _check_unit_norm(name: str, arr: np.ndarray, eps: float) -> None:
     bad = np.abs(norms - 1.0) > tol
     if np.any(bad):
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        from .errors import DomainError
-
         raise DomainError(name, f"must have unit L2 norm over its last axis (|‖{name}‖ − 1| ≤ {tol:.3g}); "
                                 f"‖{name}[{', '.join(map(str, idx))}]‖ = {norms[idx]!r}. Normalize the keys, "
                                 f"or pass require_unit_keys=False")

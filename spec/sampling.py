@@ -3,7 +3,8 @@ tests. (The certifier's Hypothesis strategies cover the adversarial regimes.)
 
 Each input is drawn from its declared domain: real → N(0, 1); log-gate ≤ 0 → logsigmoid(N(2, 1))
 (decay ≈ 0.88); β → U(lo, hi) over the declared range; ≥ 0 step sizes → U(0, 0.5);
-≤ 0 rates → −U(0.1, 1); step-size biases → U(0, 0.5) (Δ stays ≥ 0 without softplus); other bounded domains → uniform inside. Unit-key inputs are L2-normalized.
+≤ 0 rates → −U(0.1, 1); step-size biases → U(0, 0.5) (Δ stays ≥ 0 without softplus); other
+bounded domains → uniform inside. Unit-key inputs are L2-normalized.
 A family may refine this with its ``sample`` hook (dplr draws RWKV-7-style a = −κ̂, b = κ̂ ⊙ iclr).
 """
 

@@ -1,6 +1,5 @@
 """The installed package: one import namespace, and the ``lrnnspec spec`` commands as a user runs them."""
 
-import os
 import shutil
 import subprocess
 import sys

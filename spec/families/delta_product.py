@@ -22,7 +22,6 @@ def step(ar, s, x, p):
     return {"S": ar.state(S)}
 
 
-
 FAMILY = register(Family(
     name="delta_product",
     recurrence="S_t = Π_{j=n_h..1}(I − β_{t,j}k_{t,j}k_{t,j}ᵀ)·exp(g_t)·S_{t-1} + Σ_j (…)β_{t,j}k_{t,j}v_{t,j}ᵀ;  "

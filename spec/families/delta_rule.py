@@ -14,7 +14,6 @@ def step(ar, s, x, p):
     return {"S": ar.state(delta_update(ar, s["S"], x["k"], x["v"], x["beta"]))}
 
 
-
 FAMILY = register(Family(
     name="delta_rule",
     recurrence="S_t = (I − β_t k_t k_tᵀ)·S_{t-1} + β_t k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  ‖k_t‖ = 1",

@@ -6,7 +6,7 @@ kept and o_t = scale · S_tᵀ q_t / (scale · q_tᵀ z_t + normalize_eps).
 Eigenvalues of the transition: all exactly 1.
 """
 
-from ..family import Family, Option, StateComponent, positive_finite, register
+from ..family import SCALE, Family, Option, StateComponent, positive_finite, register
 from ._common import K_, Q, S_KV, V_, read_scaled
 
 
@@ -33,8 +33,7 @@ FAMILY = register(Family(
     output_dims=("B", "T", "HV", "V"),
     step=step, readout=readout,
     options=(
-        Option("scale", None, "read-out scale; None → K^-1/2",
-               check=lambda s: None if s is None else positive_finite(s)),
+        SCALE,
         Option("normalize", False, "divide by the normalizer scale·q_tᵀz_t + normalize_eps", choices=(False, True)),
         Option("normalize_eps", 1e-10, "added to the normalizer", check=positive_finite),
     ),

@@ -22,7 +22,6 @@ def step(ar, s, x, p):
     return {"S": ar.state(ar.add(decayed, ar.outer(x["k"], x["v"])))}
 
 
-
 FAMILY = register(Family(
     name="retention",
     recurrence="S_t = γ_h S_{t-1} + k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  γ_h = 1 − 2^(−5−h)",

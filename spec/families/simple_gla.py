@@ -13,7 +13,6 @@ def step(ar, s, x, p):
     return {"S": ar.state(ar.add(decayed, ar.outer(x["k"], x["v"])))}
 
 
-
 FAMILY = register(Family(
     name="simple_gla",
     recurrence="S_t = exp(g_t)·S_{t-1} + k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  g: [B,T,HV] ≤ 0",
