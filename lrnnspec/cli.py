@@ -3,80 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 
-import numpy as np
-
-
-def _spec_list(args) -> int:
-    from lrnnspec.spec import all_families
-
-    for fam in all_families():
-        print(f"{fam.name}")
-        print(f"    {fam.recurrence}")
-        print(f"    eigenvalues: {fam.eigenvalues}")
-        domains = fam.domains()
-        for inp in fam.inputs:
-            opt = " (optional)" if inp.optional else ""
-            print(f"    {inp.name:<10} [{','.join(inp.dims)}]  {domains[inp.name]}{opt}")
-        if fam.options:
-            print("    options: " + ", ".join(f"{o.name}={o.default!r}" for o in fam.options))
-    return 0
-
-
-def _summary(name: str, a: np.ndarray) -> str:
-    if a.size == 0:
-        return f"{name}: shape {tuple(a.shape)} (empty)"
-    return (f"{name}: shape {tuple(a.shape)}  max|·| {np.max(np.abs(a)):.6g}  mean {np.mean(a):+.6g}  "
-            f"first {np.array2string(a.reshape(-1)[:4], precision=6)}")
-
-
-def _spec_eval(args) -> int:
-    from lrnnspec.spec import evaluate, random_inputs
-
-    sizes = {k: v for k, v in (("B", args.B), ("T", args.T), ("H", args.H), ("K", args.K), ("V", args.V)) if v}
-    x = random_inputs(args.family, seed=args.seed, initial_state=args.initial_state, **sizes)
-    init = x.pop("initial_state", None)
-    start = time.perf_counter()
-    res = evaluate(args.family, x, engine=args.engine, initial_state=init, prec=args.prec)
-    took = time.perf_counter() - start
-    print(f"family {args.family}   engine {res.engine}   seed {args.seed}   {took:.3f} s")
-    print("inputs: " + ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in x.items()))
-    print(_summary("output", res.output))
-    states = res.final_state if isinstance(res.final_state, dict) else {"state": res.final_state}
-    for name, s in states.items():
-        print(_summary(f"final {name}", s))
-    if res.output_bound is not None:
-        print(f"error bound (absolute, every returned element, {res.precision}-bit evaluation): "
-              f"{res.max_bound:.3e}")
-        print(_summary("output bound", res.output_bound))
-    if args.print_output:
-        np.set_printoptions(precision=17, threshold=1_000_000)
-        print(res.output)
-    return 0
+from .commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrnnspec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    spec = sub.add_parser("spec", help="reference semantics: list families, evaluate one")
-    spec_sub = spec.add_subparsers(dest="spec_command", required=True)
-    lst = spec_sub.add_parser("list", help="every family with its recurrence and parameter domains")
-    lst.set_defaults(func=_spec_list)
-    ev = spec_sub.add_parser("eval", help="evaluate a family on random valid inputs")
-    ev.add_argument("family")
-    ev.add_argument("--engine", default="fp64", help="fp64 | exact | exact:arb | emulate:<contract> (e.g. emulate:bf16)")
-    ev.add_argument("--T", type=int, default=None)
-    ev.add_argument("--B", type=int, default=None)
-    ev.add_argument("--H", type=int, default=None)
-    ev.add_argument("--K", type=int, default=None)
-    ev.add_argument("--V", type=int, default=None)
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--prec", type=int, default=None, help="bits for the exact engine (default 128)")
-    ev.add_argument("--initial-state", action="store_true", help="draw a random initial state")
-    ev.add_argument("--print-output", action="store_true", help="print every output element")
-    ev.set_defaults(func=_spec_eval)
+    for name in COMMANDS:
+        importlib.import_module(f"lrnnspec.commands.{name}").register(sub)
     return parser
 
 
@@ -85,10 +22,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    for size in ("T", "B", "H", "K", "V"):
-        value = getattr(args, size, None)
-        if value is not None and value < (0 if size == "T" else 1):
-            parser.error(f"--{size} must be ≥ {0 if size == 'T' else 1}, got {value}")
+    validate = getattr(args, "validate", None)
+    if validate is not None and (problem := validate(args)):
+        parser.error(problem)
     try:
         return args.func(args)
     except SpecError as exc:
