@@ -1,0 +1,51 @@
+"""linear_attention — S_t = S_{t−1} + k_t v_tᵀ, o_t = scale · S_tᵀ q_t (FLA ``chunk_linear_attn``).
+
+q, k [B,T,H,K]; v [B,T,HV,V]; state S [N,HV,K,V]. With ``normalize=True`` the state is the pair
+(S [N,HV,K,V], z [N,HV,K]), z_t = z_{t−1} + k_t, and o_t = scale·S_tᵀq_t / (scale·q_tᵀz_t + 1e-10).
+The default is ``normalize=False`` in every form (FLA's chunk form defaults to True, its
+fused_recurrent form to False). The normalizer rides along the value columns: v' = [v, 1],
+S' = [S, z], so one scalar-gate core computes numerator and denominator.
+Returns (o [B,T,HV,V], final_state or None; a tuple (S, z) when normalizing).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .driver import Chunked, call
+from .gated_linear import scalar_gate_core
+
+
+def _core(xs, state, p, size):
+    if not p.normalize:
+        return scalar_gate_core(xs, state, p, size)
+    v = torch.cat([xs["v"], torch.ones_like(xs["v"][..., :1])], dim=-1)
+    S = torch.cat([state["S"], state["z"][..., None]], dim=-1)
+    o, final = scalar_gate_core({**xs, "v": v}, {"S": S}, p, size)
+    o = o[..., :-1] / (o[..., -1:] + p.normalize_eps)
+    return o, {"S": final["S"][..., :-1], "z": final["S"][..., -1]}
+
+
+CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v")}, core=_core)
+
+
+def recurrent_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
+                          cu_seqlens=None):
+    return call("recurrent", "linear_attention", CHUNKED, dict(q=q, k=k, v=v), scale=scale, normalize=normalize,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens)
+
+
+def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
+                      cu_seqlens=None, chunk_size=64):
+    return call("chunk", "linear_attention", CHUNKED, dict(q=q, k=k, v=v), scale=scale, normalize=normalize,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                chunk_size=chunk_size)
+
+
+def parallel_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False, normalize=False,
+                         cu_seqlens=None):
+    return call("parallel", "linear_attention", CHUNKED, dict(q=q, k=k, v=v), scale=scale, normalize=normalize,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens)
+
+
+FORMS = {"recurrent": recurrent_linear_attn, "chunk": chunk_linear_attn, "parallel": parallel_linear_attn}
