@@ -1,4 +1,22 @@
 """lrnnspec.impls — fast PyTorch forms (recurrent, chunkwise, parallel) of every family.
 
-Not yet written: see the project's impls issue. Certified against :mod:`lrnnspec.spec`.
+Signatures follow the peer library each family comes from (flash-linear-attention, mamba_ssm,
+mlstm_kernels) with one argument order and one set of defaults across the forms of a family.
+Every form is certified against :mod:`lrnnspec.spec`; :func:`implementations` lists them all.
 """
+
+from .gla import chunk_gla, parallel_gla, recurrent_gla
+from .linear_attention import chunk_linear_attn, parallel_linear_attn, recurrent_linear_attn
+from .mamba2 import mamba_chunk_scan_combined, recurrent_mamba2
+from .registry import Implementation, implementations
+from .retention import chunk_retention, parallel_retention, recurrent_retention
+from .simple_gla import chunk_simple_gla, parallel_simple_gla, recurrent_simple_gla
+
+__all__ = [
+    "implementations", "Implementation",
+    "recurrent_linear_attn", "chunk_linear_attn", "parallel_linear_attn",
+    "recurrent_retention", "chunk_retention", "parallel_retention",
+    "recurrent_simple_gla", "chunk_simple_gla", "parallel_simple_gla",
+    "recurrent_gla", "chunk_gla", "parallel_gla",
+    "recurrent_mamba2", "mamba_chunk_scan_combined",
+]

@@ -10,6 +10,13 @@ A family is data plus two functions written once against :mod:`lrnnspec.spec.ari
 * ``step(ar, state, x, p) -> state`` — one time step; ``x`` holds the per-step inputs with the
   time axis removed (leading axes: sequence, head), ``p`` the static inputs and options;
 * ``readout(ar, state, x, p) -> o`` — the output of that step, read **after** the update.
+
+``kind`` says how the engines drive those two functions: ``"sequence"`` (the default: a loop over
+the time axis, the signatures above) or ``"dag"`` (a directed acyclic graph, node by node in
+topological order, see :mod:`lrnnspec.spec.dag`: ``step(ar, incoming, out_ports, x, p)`` returns
+the states of the node's outgoing edges, ``readout(ar, incoming, x, p)`` its output, read from the
+incoming edges). Generic code that draws time-axis inputs filters on it:
+``all_families(kind="sequence")``.
 """
 
 from __future__ import annotations
@@ -86,6 +93,9 @@ class Option:
     doc: str
     choices: tuple | None = None
     check: Callable[[Any], str | None] | None = None  # returns the rule broken, or None
+    # True when the option only declares the inputs' domain (which β are valid, whether keys must
+    # be unit): the computation does not read it, so a kernel is never passed it
+    domain_only: bool = False
 
 
 def positive_finite(x) -> str | None:
@@ -108,6 +118,7 @@ SCALE = Option("scale", None, "read-out scale; None → K^-1/2", check=lambda s:
 UNIT_KEYS = Option(
     "require_unit_keys", True,
     "reject keys whose L2 norm differs from 1 by more than 4·eps(dtype of k) + 1e-12", choices=(True, False),
+    domain_only=True,
 )
 
 
@@ -133,6 +144,7 @@ class Family:
     defaults: Callable[[dict[str, int]], dict[str, np.ndarray]] | None = None
     # refinement of random valid inputs: (rng, arrays, dims) → replacements (see spec.sampling)
     sample: Callable | None = None
+    kind: str = "sequence"  # "sequence" (loop over time) or "dag" (node by node over a graph)
 
     def input(self, name: str) -> Input:
         return next(i for i in self.inputs if i.name == name)
@@ -166,7 +178,8 @@ def get_family(name: "str | Family") -> Family:
     return REGISTRY[name]
 
 
-def all_families() -> list[Family]:
+def all_families(kind: str | None = None) -> list[Family]:
+    """Every registered family, or only those of one ``kind`` (``"sequence"`` or ``"dag"``)."""
     from . import families  # noqa: F401
 
-    return list(REGISTRY.values())
+    return [f for f in REGISTRY.values() if kind is None or f.kind == kind]

@@ -21,7 +21,7 @@ DELTA_RANGE = Option(
     "eigenvalue_range", "[-1,1]",
     "declared range of the transition's eigenvalue 1 − β along k: '[-1,1]' admits β ∈ [0, 2] "
     "(negative eigenvalues, reflections at β = 2), '[0,1]' restricts β to [0, 1]",
-    choices=("[-1,1]", "[0,1]"),
+    choices=("[-1,1]", "[0,1]"), domain_only=True,
 )
 
 

@@ -1,0 +1,320 @@
+"""Hypothesis strategies for every family's inputs — public API, reusable in your own tests.
+
+    from hypothesis import given
+    from lrnnspec.strategies import cases
+
+    @given(cases("gated_delta_rule", chunk_size=64))
+    def test_my_kernel(case):
+        x = case.torch(torch.bfloat16)          # inputs rounded to bf16, spec names and layout
+        ref = case.reference()                  # the spec's fp64 evaluation of those rounded inputs
+        ...
+
+A :class:`Case` is drawn in two parts. Hypothesis draws the *structure* — sizes, the time length
+T ∈ {0, 1, C−1, C, C+1, primes, several chunks}, head dims that are not powers of two, GVA,
+varlen segments (with empty and length-1 ones), the value regime of every input, the initial
+state, options — so failures shrink to small B, H, T and to the plainest regime. The *values*
+come from a NumPy generator seeded by a drawn integer, so a case is reproducible from its
+structure alone (:meth:`Case.to_json` / :func:`case_from_json`).
+
+Regimes (DESIGN.md §5):
+* real inputs: ``normal`` N(0,1), ``same_sign`` |N(0,1)| (no cancellation, error grows with
+  memory), ``large`` 30·N(0,1), ``dyadic`` multiples of 1/4 in [−2, 2] (with dyadic gates and
+  β, every operation of a linear recurrence is exact in fp32 for short sequences: bitwise tier);
+* log gates: ``none`` (exactly 0), ``weak`` logσ(N(4,1)), ``typical`` logσ(N(2,1)),
+  ``strong`` −U(5, 30), ``mixed`` (each element from one of the above);
+* β: ``zero``/``one``/``two`` exactly, ``near`` {ε, 1±ε, 2−ε}, ``uniform`` over the declared range;
+* unit keys: ``random`` directions, ``near_parallel`` (every key of a sequence within 1e-3 of
+  one direction: an ill-conditioned UT transform), ``signed_basis`` ±e_i (the dyadic tier);
+* initial state: none, ``zeros``, ``normal``, ``large`` (×30).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from lrnnspec.spec.family import LOG_GATE, Family, get_family
+from lrnnspec.spec.prepare import active_state
+
+REAL_REGIMES = ("normal", "same_sign", "large", "dyadic")
+GATE_REGIMES = ("typical", "none", "weak", "strong", "mixed")
+BETA_REGIMES = ("uniform", "zero", "one", "two", "near")
+KEY_REGIMES = ("random", "near_parallel")
+STATE_REGIMES = ("normal", "zeros", "large")
+PRIMES = (2, 3, 5, 7, 11, 13, 17, 31, 61, 67, 127)
+
+
+@dataclass
+class Case:
+    """One drawn input: structure (JSON-serializable) plus the values it seeds."""
+
+    family: str
+    dims: dict[str, int]
+    regimes: dict[str, str]
+    options: dict[str, Any]
+    seed: int
+    segments: list[int] | None = None      # cu_seqlens
+    initial_state: str | None = None       # state regime, None = no initial state passed
+    chunk_size: int | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    state: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if not self.arrays:
+            self.arrays, self.state = _values(self)
+
+    # --- views -------------------------------------------------------------------------------
+    @property
+    def cu_seqlens(self) -> np.ndarray | None:
+        return None if self.segments is None else np.asarray(self.segments, dtype=np.int64)
+
+    def rounded(self, dtype) -> "Case":
+        """A copy whose inputs and initial state are exactly representable in ``dtype`` (torch)."""
+        import torch
+
+        def rnd(a):
+            return torch.from_numpy(a).to(dtype).double().numpy()
+
+        out = Case(self.family, dict(self.dims), dict(self.regimes), dict(self.options), self.seed,
+                   self.segments, self.initial_state, self.chunk_size,
+                   arrays={k: rnd(v) for k, v in self.arrays.items()},
+                   state=None if self.state is None else {k: v.copy() for k, v in self.state.items()})
+        if get_family(self.family).unit_keys and "dyadic" not in self.regimes.values():
+            # keys were unit before rounding; rounded to a narrow dtype they are unit to its eps only
+            out.options["require_unit_keys"] = False
+        return out
+
+    def torch(self, dtype, device="cpu", requires_grad: bool = False) -> dict:
+        """Inputs as torch tensors of ``dtype`` (round to nearest), spec names and layout."""
+        import torch
+
+        return {k: torch.tensor(v, dtype=dtype, device=device, requires_grad=requires_grad)
+                for k, v in self.arrays.items()}
+
+    def torch_state(self, device="cpu", dtype=None, requires_grad: bool = False) -> dict | None:
+        import torch
+
+        if self.state is None:
+            return None
+        return {k: torch.tensor(v, dtype=dtype or torch.float32, device=device, requires_grad=requires_grad)
+                for k, v in self.state.items()}
+
+    def reference(self, engine: str = "fp64"):
+        from lrnnspec.spec import evaluate
+
+        return evaluate(self.family, self.arrays, engine=engine, initial_state=self.state,
+                        cu_seqlens=self.cu_seqlens, **self.options)
+
+    def describe(self) -> str:
+        d = ", ".join(f"{k}={v}" for k, v in self.dims.items())
+        r = ", ".join(f"{k}:{v}" for k, v in self.regimes.items())
+        extra = f", cu_seqlens={self.segments}" if self.segments is not None else ""
+        extra += f", initial_state={self.initial_state}" if self.initial_state else ""
+        extra += f", options={self.options}" if self.options else ""
+        extra += f", chunk_size={self.chunk_size}" if self.chunk_size else ""
+        return f"{self.family}({d}; {r}; seed={self.seed}{extra})"
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("arrays"), d.pop("state")
+        return d
+
+
+def case_from_json(d: dict) -> Case:
+    """Rebuild a case (values included: they are a function of the structure)."""
+    return Case(**{k: d[k] for k in ("family", "dims", "regimes", "options", "seed", "segments", "initial_state",
+                                     "chunk_size")})
+
+
+# --- values ----------------------------------------------------------------------------------------
+def _real(rng, regime, shape):
+    if regime == "same_sign":
+        return np.abs(rng.standard_normal(shape))
+    if regime == "large":
+        return 30.0 * rng.standard_normal(shape)
+    if regime == "dyadic":
+        return rng.integers(-8, 9, shape) / 4.0
+    return rng.standard_normal(shape)
+
+
+def _gate(rng, regime, shape):
+    logsig = lambda z: -np.logaddexp(0.0, -z)  # noqa: E731
+    parts = {
+        "none": lambda: np.zeros(shape),
+        "weak": lambda: logsig(rng.normal(4.0, 1.0, shape)),
+        "typical": lambda: logsig(rng.normal(2.0, 1.0, shape)),
+        "strong": lambda: -rng.uniform(5.0, 30.0, shape),
+        "dyadic": lambda: -rng.integers(0, 3, shape) / 8.0,
+    }
+    if regime == "mixed":
+        pick = rng.integers(0, 4, shape)
+        vals = [parts[n]() for n in ("none", "weak", "typical", "strong")]
+        return np.choose(pick, vals)
+    return parts[regime]()
+
+
+def _beta(rng, regime, shape, hi):
+    if regime in ("zero", "one", "two"):
+        return np.full(shape, {"zero": 0.0, "one": 1.0, "two": min(2.0, hi)}[regime])
+    if regime == "near":
+        eps = 1e-3
+        choices = np.array([eps, 1 - eps, 1 + eps, 2 - eps] if hi >= 2 else [eps, 1 - eps])
+        return rng.choice(choices, shape)
+    if regime == "dyadic":
+        return rng.integers(0, int(4 * hi) + 1, shape) / 4.0
+    return rng.uniform(0.0, hi, shape)
+
+
+def _keys(rng, regime, shape):
+    if regime == "signed_basis":  # ±e_i: unit and exact in every format
+        k = np.zeros(shape)
+        idx = rng.integers(0, shape[-1], shape[:-1])
+        np.put_along_axis(k, idx[..., None], rng.choice([-1.0, 1.0], shape[:-1])[..., None], axis=-1)
+        return k
+    k = rng.standard_normal(shape)
+    if regime == "near_parallel" and len(shape) >= 2 and shape[1] > 0:
+        base = rng.standard_normal((shape[0], 1, *shape[2:]))
+        k = base + 1e-3 * k
+    return k / np.linalg.norm(k, axis=-1, keepdims=True)
+
+
+def _values(case: Case):
+    fam = get_family(case.family)
+    rng = np.random.default_rng(case.seed)
+    dims = dict(case.dims)
+    dims["T*n_h"] = dims["T"] * dims.get("n_h", 1)
+    opts = {o.name: o.default for o in fam.options} | case.options
+    arrays = {}
+    for inp in fam.inputs:
+        regime = case.regimes.get(inp.name)
+        if regime is None:
+            continue
+        shape = tuple(dims[d] for d in inp.dims)
+        dom = inp.domain_for(opts)
+        if inp.name in fam.unit_keys:
+            arrays[inp.name] = _keys(rng, regime, shape)
+        elif regime in BETA_REGIMES and inp.name == "beta":
+            arrays[inp.name] = _beta(rng, regime, shape, dom.hi)
+        elif dom is LOG_GATE:
+            arrays[inp.name] = _gate(rng, regime, shape)
+        else:
+            arrays[inp.name] = _bounded(rng, inp, dom, regime, shape)
+    if fam.sample is not None and case.regimes.get("sample") == "family":
+        arrays.update(fam.sample(rng, arrays, dims))
+    state = None
+    if case.initial_state is not None:
+        sizes = {**dims, "N": len(case.segments) - 1 if case.segments is not None else dims["B"]}
+        state = {}
+        for c in active_state(fam, opts):
+            shape = tuple(sizes[d] for d in c.dims)
+            s = np.zeros(shape) if case.initial_state == "zeros" else rng.standard_normal(shape)
+            if case.initial_state == "large":
+                s *= 30.0
+            if c.name == "m":  # a log-scale stabilizer: moderate values
+                s = np.clip(s, -5, 5)
+            state[c.name] = s
+    return arrays, state
+
+
+def _bounded(rng, inp, dom, regime, shape):
+    if dom.lo == -math.inf and dom.hi == math.inf:
+        if inp.name.endswith("_bias"):
+            return rng.uniform(0.0, 0.5, shape) if regime != "dyadic" else rng.integers(0, 3, shape) / 4.0
+        return _real(rng, regime, shape)
+    if dom.lo == -math.inf and dom.hi == 0.0:  # rates A ≤ 0
+        return -rng.uniform(0.05, 2.0, shape) if regime != "dyadic" else -rng.integers(0, 5, shape) / 4.0
+    if dom.lo == 0.0 and dom.hi == math.inf:  # step sizes Δ ≥ 0
+        return rng.uniform(0.0, 1.0, shape) if regime != "dyadic" else rng.integers(0, 5, shape) / 8.0
+    lo = max(dom.lo, 0.0)
+    if inp.name == "gamma":
+        return rng.uniform(max(lo, 0.8), dom.hi, shape)
+    return rng.uniform(lo, dom.hi, shape)
+
+
+# --- strategies ------------------------------------------------------------------------------------
+def lengths(chunk_size: int | None, max_len: int) -> st.SearchStrategy[int]:
+    """T ∈ {0, 1, C−1, C, C+1, 2C+1, primes} ∩ [0, max_len]."""
+    special = {0, 1} | set(PRIMES)
+    if chunk_size:
+        special |= {chunk_size - 1, chunk_size, chunk_size + 1, 2 * chunk_size + 1, 3 * chunk_size}
+    return st.sampled_from(sorted(t for t in special if 0 <= t <= max_len))
+
+
+def segments(total: int, max_segments: int = 5) -> st.SearchStrategy[list[int]]:
+    """cu_seqlens for packed sequences summing to ``total``, with empty and length-1 segments likely."""
+
+    @st.composite
+    def draw(draw):
+        n = draw(st.integers(1, max_segments))
+        cuts = sorted(draw(st.lists(st.integers(0, total), min_size=n - 1, max_size=n - 1)))
+        return [0, *cuts, total]
+
+    return draw()
+
+
+@st.composite
+def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_len: int = 40, max_batch: int = 2,
+          max_heads: int = 2, varlen: bool = True, initial_state: bool = True, gva: bool = True,
+          dyadic: bool = False, options: dict[str, Any] | None = None, vary_options: bool = True,
+          optional_inputs: bool | None = None, head_dims: tuple[int, ...] = (1, 3, 4, 5, 8)) -> Case:
+    """Inputs for ``family``. ``options`` fixes options; the others are drawn from their choices
+    (unless ``vary_options=False``). ``optional_inputs``: None draws whether each optional input
+    is given, True gives all, False none. ``dyadic=True`` draws only the exact-in-fp32 tier."""
+    fam = get_family(family)
+    fixed = dict(options or {})
+    opts = {}
+    for o in fam.options:
+        if o.name in fixed:
+            opts[o.name] = fixed[o.name]
+        elif vary_options and o.choices is not None and o.name != "require_unit_keys":
+            opts[o.name] = draw(st.sampled_from(o.choices))
+        elif o.name == "scale" and vary_options:
+            s = draw(st.sampled_from([None, None, 0.5, 1.0, 1.7]))
+            if s is not None:
+                opts[o.name] = s
+    T = draw(lengths(chunk_size, max_len))
+    use_varlen = varlen and draw(st.booleans())
+    B = 1 if use_varlen else draw(st.integers(1, max_batch))
+    names = {d for i in fam.inputs for d in i.dims}
+    dims = {"B": B, "T": T}
+    if "H" in names:
+        dims["H"] = draw(st.integers(1, max_heads))
+    if "HV" in names:
+        dims["HV"] = dims.get("H", 1) * (draw(st.sampled_from([1, 2])) if gva and "H" in names else 1)
+        if "H" not in names:
+            dims["HV"] = draw(st.integers(1, max_heads))
+    for d in ("K", "V", "D", "NS"):
+        if d in names:
+            dims[d] = draw(st.sampled_from(head_dims))
+    if "T*n_h" in names:
+        dims["n_h"] = draw(st.integers(1, 3))
+    regimes = {}
+    for inp in fam.inputs:
+        if inp.optional and not (optional_inputs if optional_inputs is not None else draw(st.booleans())):
+            continue
+        dom = inp.domain_for({o.name: o.default for o in fam.options} | opts)
+        if dyadic:
+            regimes[inp.name] = "signed_basis" if inp.name in fam.unit_keys else "dyadic"
+        elif inp.name in fam.unit_keys:
+            regimes[inp.name] = draw(st.sampled_from(KEY_REGIMES))
+        elif inp.name == "beta":
+            regimes[inp.name] = draw(st.sampled_from(BETA_REGIMES))
+        elif dom is LOG_GATE:
+            regimes[inp.name] = draw(st.sampled_from(GATE_REGIMES))
+        else:
+            regimes[inp.name] = draw(st.sampled_from(REAL_REGIMES[:3]))
+    if fam.sample is not None and draw(st.booleans()):
+        regimes["sample"] = "family"
+    cu = draw(segments(T)) if use_varlen else None
+    init = draw(st.sampled_from((None, *STATE_REGIMES))) if initial_state else None
+    seed = draw(st.integers(0, 2**32 - 1))
+    return Case(fam.name, dims, regimes, opts, seed, cu, init, chunk_size)
+
+
+def to_json(case: Case) -> str:
+    return json.dumps(case.to_json())
