@@ -40,7 +40,7 @@ def scalar_gate_core(xs, state, p, size):
         k_out = k * torch.exp(last - G)[..., None]
         decay = torch.exp(last)[..., None]                                   # [N,H,NC,1,1]
     entering, final = scan_chunk_states(state["S"], decay, k_out.transpose(-1, -2) @ v)
-    return from_chunks(intra + q_in @ entering), {"S": final}
+    return from_chunks(intra.add_(q_in @ entering)), {"S": final}
 
 
 def sub_chunk(size: int) -> int:
