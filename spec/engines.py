@@ -66,6 +66,10 @@ def run_definition(prep: Prepared, ar: Arithmetic, seq: dict, static: dict, init
     """Evaluate ``prep.family`` with arithmetic ``ar`` on already converted inputs.
     Returns (output [B,T,...], final state dict of [N,...]) as engine-native arrays."""
     fam = prep.family
+    if fam.kind == "dag":  # node by node in topological order over prep.graph
+        from .dag import run_dag
+
+        return run_dag(prep, ar, seq, static, init)
     p = SimpleNamespace(**prep.options, **static)
     if prep.scale is not None:
         p.scale = ar.const(prep.scale)

@@ -30,9 +30,52 @@ def _summary(name: str, a: np.ndarray) -> str:
             f"first {np.array2string(a.reshape(-1)[:4], precision=6)}")
 
 
-def _spec_eval(args) -> int:
-    from lrnnspec.spec import evaluate, random_inputs
+def _parse_graph(text: str | None, T: int | None):
+    """``chain:N`` or ``grid:HxW[:direction]`` (default: a chain of length --T, or 16)."""
+    from lrnnspec.spec import SpecError, chain, grid
 
+    if not text:
+        return chain(T or 16)
+    kind, _, rest = text.partition(":")
+    try:
+        if kind == "chain":
+            return chain(int(rest))
+        if kind == "grid":
+            size, _, direction = rest.partition(":")
+            h, w = (int(s) for s in size.split("x"))
+            return grid(h, w, direction or "right_down")
+    except ValueError:
+        pass
+    raise SpecError("graph", f"expected chain:N or grid:HxW[:direction], got {text!r}")
+
+
+def _spec_eval_dag(args) -> int:
+    from lrnnspec.spec import evaluate_dag, random_dag_inputs
+
+    graph = _parse_graph(args.graph, args.T)
+    sizes = {k: v for k, v in (("B", args.B), ("H", args.H), ("K", args.K), ("V", args.V)) if v}
+    x = random_dag_inputs(args.family, graph, seed=args.seed, **sizes)
+    start = time.perf_counter()
+    res = evaluate_dag(args.family, x, graph=graph, engine=args.engine, prec=args.prec)
+    took = time.perf_counter() - start
+    print(f"family {args.family}   graph {graph.kind} {graph.layout} {graph.direction or ''}   engine {res.engine}   "
+          f"seed {args.seed}   {took:.3f} s")
+    print("inputs: " + ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in x.items()))
+    print(_summary("output", res.output))
+    print(_summary("final edge states C", res.final_state))
+    if res.output_bound is not None:
+        print(f"error bound (absolute, every returned element, {res.precision}-bit evaluation): {res.max_bound:.3e}")
+    if args.print_output:
+        np.set_printoptions(precision=17, threshold=1_000_000)
+        print(res.output)
+    return 0
+
+
+def _spec_eval(args) -> int:
+    from lrnnspec.spec import evaluate, get_family, random_inputs
+
+    if get_family(args.family).kind == "dag":
+        return _spec_eval_dag(args)
     sizes = {k: v for k, v in (("B", args.B), ("T", args.T), ("H", args.H), ("K", args.K), ("V", args.V)) if v}
     x = random_inputs(args.family, seed=args.seed, initial_state=args.initial_state, **sizes)
     init = x.pop("initial_state", None)
@@ -69,6 +112,7 @@ def register(sub) -> None:
     ev.add_argument("--prec", type=int, default=None, help="bits for the exact engine (default 128)")
     ev.add_argument("--initial-state", action="store_true", help="draw a random initial state")
     ev.add_argument("--print-output", action="store_true", help="print every output element")
+    ev.add_argument("--graph", default=None, help="DAG families (plstm): chain:N or grid:HxW[:direction]")
     ev.set_defaults(func=_spec_eval, validate=_check_sizes)
 
 

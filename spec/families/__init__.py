@@ -12,4 +12,5 @@ from . import (  # noqa: F401
     gated_delta_rule,
     delta_product,
     dplr,
+    plstm,
 )
