@@ -7,7 +7,9 @@ Every form is certified against :mod:`lrnnspec.spec`; :func:`implementations` li
 
 from .gla import chunk_gla, parallel_gla, recurrent_gla
 from .linear_attention import chunk_linear_attn, parallel_linear_attn, recurrent_linear_attn
+from .mamba import chunk_selective_scan, recurrent_selective_scan
 from .mamba2 import mamba_chunk_scan_combined, recurrent_mamba2
+from .mlstm import chunk_mlstm, parallel_mlstm, recurrent_mlstm
 from .registry import Implementation, implementations
 from .retention import chunk_retention, parallel_retention, recurrent_retention
 from .simple_gla import chunk_simple_gla, parallel_simple_gla, recurrent_simple_gla
@@ -19,4 +21,6 @@ __all__ = [
     "recurrent_simple_gla", "chunk_simple_gla", "parallel_simple_gla",
     "recurrent_gla", "chunk_gla", "parallel_gla",
     "recurrent_mamba2", "mamba_chunk_scan_combined",
+    "recurrent_selective_scan", "chunk_selective_scan",
+    "recurrent_mlstm", "chunk_mlstm", "parallel_mlstm",
 ]

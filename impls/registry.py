@@ -18,6 +18,8 @@ MODULES = {
     "simple_gla": "simple_gla",
     "gla": "gla",
     "mamba2": "mamba2",
+    "mlstm": "mlstm",
+    "mamba": "mamba",
 }
 
 
