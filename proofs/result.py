@@ -52,3 +52,37 @@ def check(name: str):
         return fn
 
     return deco
+
+
+def select(names: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Registered check names matching any of ``names`` by dotted prefix (``parity`` matches
+    ``parity.diagonal``; ``parity.diag`` does not). No names → every check. An unknown name raises
+    :class:`KeyError` listing the known ones."""
+    known = sorted(CHECKS)
+    if not names:
+        return known
+    chosen, unknown = [], []
+    for n in names:
+        hits = [c for c in known if c == n or c.startswith(n + ".")]
+        if not hits:
+            unknown.append(n)
+        chosen.extend(h for h in hits if h not in chosen)
+    if unknown:
+        raise KeyError(f"unknown check name(s) {unknown}; known: {', '.join(known)}")
+    return chosen
+
+
+def run(name: str, profile: str) -> CheckResult:
+    """Run one registered check, timing it; an exception becomes a ``failed`` result naming it."""
+    import time
+    import traceback
+
+    start = time.perf_counter()
+    try:
+        res = CHECKS[name](profile)
+    except Exception as exc:  # noqa: BLE001 - a crashing check is a failed check, reported
+        return CheckResult(name, "(check raised)", "", "", "failed",
+                           {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+                           time.perf_counter() - start)
+    res.seconds = time.perf_counter() - start
+    return res

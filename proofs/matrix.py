@@ -1,0 +1,129 @@
+"""The prediction matrix of research/theorems.md §9, each cell backed by the checks that establish it.
+
+A cell states a claim — ``✓ L`` (a construction with L layers exists), ``✗`` (impossible by a
+theorem) or ``?`` — and names the checks behind it. Its status, given the check results, is
+
+* ``verified``  — a ✓ claim whose every backing check returned ``verified``;
+* ``witnessed`` — a ✗ claim whose every backing check returned ``witnessed`` or ``verified``;
+* ``witnessed + verified`` — a claim with both (``✗ 1 layer; ✓ 2``) whose checks all passed;
+* ``open``      — anything else: no backing check, a backing check not registered (e.g. a
+  ``regular.*`` check not present), or one that did not pass. Never shown as verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COLUMNS = ("parity", "mod-3", "S3", "S4", "A5", "S5", "star-free", "all regular")
+
+# the mod-3 obstruction propagates: S3, S4, A5, S5 each contain an element of order 3, so their word
+# problem contains a (1^3)* counter (research/theorems.md §9, last line)
+_ORDER3 = "contains an element of order 3, hence a (1^3)* counter"
+
+
+@dataclass(frozen=True)
+class Cell:
+    claim: str  # "✓ 1", "✗", "?" ...
+    checks: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    family: str
+    eigenvalues: str
+    householders: str
+    examples: str
+    cells: dict
+
+
+ROWS = (
+    Row("diagonal", "[0,1]", "—", "Mamba, GLA, mLSTM, Mamba2, RetNet", {
+        "parity": Cell("✗ any L", ("parity.nonnegative", "parity.multilayer"), "Grazzi Thm 1; Sarrof Thm 2"),
+        "mod-3": Cell("✗ any L", ("modcount.real_spectrum",), "Grazzi Thm 2 (one layer witnessed)"),
+        "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
+        "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
+        "star-free": Cell("✓ multi-layer", ("regular.star_free",),
+                          "Sarrof et al. [S]; `regular.star_free` checks diagonal {0, ½, 1} constructions on sample languages"),
+        "all regular": Cell("✗", ("parity.nonnegative",), "parity is regular"),
+    }),
+    Row("diagonal", "[-1,1]", "—", "Mamba [−1,1]", {
+        "parity": Cell("✓ 1", ("parity.mamba", "parity.diagonal"), "Grazzi Thm 3 / §5"),
+        "mod-3": Cell("✗ any L", ("modcount.real_spectrum",), "Grazzi Thm 2; mod 2^p ✓ p layers (modcount.binary)"),
+        "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
+        "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
+        "star-free": Cell("✓ multi-layer", ("regular.star_free",),
+                          "Sarrof et al. [S]; `regular.star_free` checks diagonal {0, ½, 1} constructions on sample languages"),
+        "all regular": Cell("✗", ("modcount.real_spectrum",), "(1^3)* is regular"),
+    }),
+    Row("generalized Householder", "[0,1]", "1", "DeltaNet", {
+        "parity": Cell("✗ any L", ("parity.nonnegative", "parity.multilayer"), "Grazzi Thm 1 + Prop. 1.3"),
+        "mod-3": Cell("✗", ("modcount.real_spectrum",), "Grazzi Thm 2 (symmetric ⇒ real spectrum)"),
+        "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
+        "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
+        "star-free": Cell("✓ [D]", (), "set/reset with k = e_j, β ∈ {0, 1}; `regular.star_free` certifies the "
+                                        "ungated form with n_h = component width, not n_h = 1: open here"),
+        "all regular": Cell("✗", ("parity.nonnegative",), "parity is regular"),
+    }),
+    Row("generalized Householder", "[-1,1]", "1", "DeltaNet [−1,1]", {
+        "parity": Cell("✓ 1", ("parity.reflection",), "Grazzi Thm 3"),
+        "mod-3": Cell("✗ 1 layer; ✓ 2", ("modcount.real_spectrum", "modcount.reflections"), "Grazzi Thm 2 / Thm 6"),
+        "S3": Cell("✓ 2 [S]", (), "dihedral D3 with 2 layers (Siems et al. [S]); not checked here"),
+        "S4": Cell("✓ 4 [S]", (), "Siems et al. Thm 1(iii) [S]; not checked here"),
+        "A5": Cell("✓ 4 [S]", (), "Siems et al. Thm 1(iii) [S]; not checked here"),
+        "S5": Cell("✓ 1 (swap letters only)", ("groups.permutation.S5_swaps",),
+                   "Grazzi Thm 3 with k = 2; the full S5 (✓ 4 layers, Siems et al. [S]) is not checked here"),
+        "star-free": Cell("✓ [D]", (), "as for DeltaNet [0,1]: n_h = 1 ungated is not what `regular.star_free` "
+                                        "certifies; open here"),
+        "all regular": Cell("? (gated ✓ [S])", (), "not settled by our sources for the ungated layer"),
+    }),
+    Row("generalized Householder", "[0,1]", "n_h", "DeltaProduct [0,1]", {
+        "parity": Cell("✗ (n_h ≤ 2)", ("parity.nonnegative", "householder.two_factor_real"),
+                       "Grazzi Thm 1 + Prop. 1.3; n_h ≥ 3: [D] only (householder.three_factor_complex shows why)"),
+        "mod-3": Cell("✗ (n_h ≤ 2)", ("modcount.real_spectrum", "householder.two_factor_real"), "Grazzi Thm 2"),
+        "S3": Cell("✗ (n_h ≤ 2)", ("modcount.real_spectrum",), _ORDER3),
+        "S4": Cell("✗ (n_h ≤ 2)", ("modcount.real_spectrum",), _ORDER3),
+        "A5": Cell("✗ (n_h ≤ 2)", ("modcount.real_spectrum",), _ORDER3),
+        "S5": Cell("✗ (n_h ≤ 2)", ("modcount.real_spectrum",), _ORDER3),
+        "star-free": Cell("✓ [D]", ("regular.star_free",), "`regular.star_free`: k = e_j, β ∈ {0, ½, 1}, n_h = width"),
+        "all regular": Cell("✗ (n_h ≤ 2)", ("parity.nonnegative",), "parity is regular"),
+    }),
+    Row("generalized Householder", "[-1,1]", "n_h", "DeltaProduct [−1,1]", {
+        "parity": Cell("✓ 1", ("parity.reflection",), "n_h = 1 suffices"),
+        "mod-3": Cell("✓ 1 (n_h = 2)", ("modcount.rotation", "symbolic.rotation_cube"), "rotation = two reflections"),
+        "S3": Cell("✓ 1 (n_h = 2)", ("groups.permutation.S3",), "Grazzi Thm 3"),
+        "S4": Cell("✓ 1 (n_h = 2)", ("groups.so3.S4", "groups.permutation.S4"), "SO(3); permutations need n_h = 3"),
+        "A5": Cell("✓ 1 (n_h = 2)", ("groups.so3.A5", "symbolic.two_reflections"), "icosahedral rotations"),
+        "S5": Cell("✓ 1 (n_h = 4)", ("groups.permutation.S5",), "Grazzi Thm 3; Siems Thm 1(i)"),
+        "star-free": Cell("✓", ("regular.star_free",), ""),
+        "all regular": Cell("✓ multi-layer", ("regular.cascade",), "Grazzi Thm 4 (Krohn–Rhodes cascade)"),
+    }),
+)
+
+
+def cell_status(cell: Cell, verdicts: dict[str, str]) -> str:
+    """``verified`` / ``witnessed`` / ``open`` for ``cell`` given {check name: verdict}."""
+    if not cell.checks or any(c not in verdicts for c in cell.checks):
+        return "open"
+    got = [verdicts[c] for c in cell.checks]
+    if "✓" in cell.claim and "✗" in cell.claim:  # e.g. "✗ 1 layer; ✓ 2": both halves must be established
+        return "witnessed + verified" if all(v in ("witnessed", "verified") for v in got) else "open"
+    if cell.claim.startswith("✓") and all(v == "verified" for v in got):
+        return "verified"
+    if cell.claim.startswith("✗") and all(v in ("witnessed", "verified") for v in got):
+        return "witnessed"
+    return "open"
+
+
+def matrix(verdicts: dict[str, str]) -> list[dict]:
+    out = []
+    for row in ROWS:
+        cells = {}
+        for col in COLUMNS:
+            c = row.cells[col]
+            missing = [n for n in c.checks if n not in verdicts]
+            cells[col] = {"claim": c.claim, "checks": list(c.checks), "status": cell_status(c, verdicts),
+                          "note": c.note, "missing_checks": missing}
+        out.append({"family": row.family, "eigenvalues": row.eigenvalues, "householders": row.householders,
+                    "examples": row.examples, "cells": cells})
+    return out
