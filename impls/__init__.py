@@ -5,6 +5,10 @@ mlstm_kernels) with one argument order and one set of defaults across the forms 
 Every form is certified against :mod:`lrnnspec.spec`; :func:`implementations` lists them all.
 """
 
+from .delta_product import chunk_gated_delta_product, recurrent_gated_delta_product
+from .delta_rule import chunk_delta_rule, parallel_delta_rule, recurrent_delta_rule
+from .dplr import chunk_dplr_delta_rule, recurrent_dplr_delta_rule
+from .gated_delta_rule import chunk_gated_delta_rule, parallel_gated_delta_rule, recurrent_gated_delta_rule
 from .gla import chunk_gla, parallel_gla, recurrent_gla
 from .linear_attention import chunk_linear_attn, parallel_linear_attn, recurrent_linear_attn
 from .mamba import chunk_selective_scan, recurrent_selective_scan
@@ -23,4 +27,8 @@ __all__ = [
     "recurrent_mamba2", "mamba_chunk_scan_combined",
     "recurrent_selective_scan", "chunk_selective_scan",
     "recurrent_mlstm", "chunk_mlstm", "parallel_mlstm",
+    "recurrent_delta_rule", "chunk_delta_rule", "parallel_delta_rule",
+    "recurrent_gated_delta_rule", "chunk_gated_delta_rule", "parallel_gated_delta_rule",
+    "recurrent_gated_delta_product", "chunk_gated_delta_product",
+    "recurrent_dplr_delta_rule", "chunk_dplr_delta_rule",
 ]

@@ -20,6 +20,10 @@ MODULES = {
     "mamba2": "mamba2",
     "mlstm": "mlstm",
     "mamba": "mamba",
+    "delta_rule": "delta_rule",
+    "gated_delta_rule": "gated_delta_rule",
+    "delta_product": "delta_product",
+    "dplr": "dplr",
 }
 
 

@@ -261,10 +261,13 @@ def segments(total: int, max_segments: int = 5) -> st.SearchStrategy[list[int]]:
 def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_len: int = 40, max_batch: int = 2,
           max_heads: int = 2, varlen: bool = True, initial_state: bool = True, gva: bool = True,
           dyadic: bool = False, options: dict[str, Any] | None = None, vary_options: bool = True,
-          optional_inputs: bool | None = None, head_dims: tuple[int, ...] = (1, 3, 4, 5, 8)) -> Case:
+          optional_inputs: bool | None = None, family_sample: bool | None = True,
+          head_dims: tuple[int, ...] = (1, 3, 4, 5, 8)) -> Case:
     """Inputs for ``family``. ``options`` fixes options; the others are drawn from their choices
     (unless ``vary_options=False``). ``optional_inputs``: None draws whether each optional input
-    is given, True gives all, False none. ``dyadic=True`` draws only the exact-in-fp32 tier."""
+    is given, True gives all, False none. ``family_sample``: apply the family's own refinement of
+    its inputs (dplr: RWKV-7's stable a = −κ̂, b = κ̂ ⊙ iclr) always (True), never (False) or
+    drawn (None). ``dyadic=True`` draws only the exact-in-fp32 tier."""
     fam = get_family(family)
     fixed = dict(options or {})
     opts = {}
@@ -308,7 +311,7 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
             regimes[inp.name] = draw(st.sampled_from(GATE_REGIMES))
         else:
             regimes[inp.name] = draw(st.sampled_from(REAL_REGIMES[:3]))
-    if fam.sample is not None and draw(st.booleans()):
+    if fam.sample is not None and (family_sample if family_sample is not None else draw(st.booleans())):
         regimes["sample"] = "family"
     cu = draw(segments(T)) if use_varlen else None
     init = draw(st.sampled_from((None, *STATE_REGIMES))) if initial_state else None
