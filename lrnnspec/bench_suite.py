@@ -155,3 +155,26 @@ def test_matmul(benchmark):
     a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
     benchmark.extra_info.update(flops=2.0 * MATMUL_N ** 3)
     _timed(benchmark, lambda: a @ b, rounds=5)
+
+
+# --- pLSTM on a 2-D grid (issue 6): node-by-node recurrence vs the chunked parallel form -------------
+PLSTM_SIDE, PLSTM_H, PLSTM_K = 64, 4, 32
+
+
+def _plstm_forms():
+    from lrnnspec.impls import plstm
+    from lrnnspec.spec import grid, random_dag_inputs
+
+    graph = grid(PLSTM_SIDE, PLSTM_SIDE)
+    raw = random_dag_inputs("plstm", graph, seed=0, B=1, H=PLSTM_H, K=PLSTM_K, V=PLSTM_K)
+    x = {k: torch.from_numpy(v).float() for k, v in raw.items()}
+    flat = {k: v.reshape(1, PLSTM_SIDE * PLSTM_SIDE, *v.shape[3:]) for k, v in x.items()}
+    return {"recurrent": lambda: plstm.recurrent(graph, **flat), "chunk": lambda: plstm.chunked_2d(**x, chunk=8)}
+
+
+@pytest.mark.parametrize("form", ["recurrent", "chunk"])
+def test_plstm_forward(benchmark, form):
+    run = _plstm_forms()[form]
+    benchmark.extra_info.update(family="plstm", form=form)
+    with torch.no_grad():
+        _timed(benchmark, run, rounds=1 if form == "recurrent" else 5)
