@@ -8,7 +8,9 @@ Per chunk of C steps with entering state S₀ and chunk-local cumulative log gat
 Every exponent is ≤ 0 (G is non-increasing), so nothing overflows however strong the gates.
 ``scalar_gate_core``: g [N,T,H] (simple_gla, retention, Mamba-2 SSD, linear attention with no
 gate): the decay matrix e^{G_i − G_j} is [C, C] and intra-chunk scores are one matmul.
-``key_gate_core``: g [N,T,H,K] (GLA): e^{G_ik − G_jk} depends on the channel k. Within sub-chunks
+``key_gate_core``: g [N,T,H,K] (GLA): e^{G_ik − G_jk} depends on the channel k. If every chunk's
+total decay is within float32's exponent range it factors as e^{G_ik}·e^{−G_jk} (one matmul, FLA's
+form); otherwise, within sub-chunks
 of s steps the [s, s, K] factor is formed exactly; across sub-chunks it factors through the
 cumulative gate R at the end of the previous sub-chunk, e^{G_i − G_j} = e^{G_i − R}·e^{R − G_j},
 both factors ≤ 1 (j < sub-chunk start ≤ i). Cost O(C²K + C·s·K) per chunk.
@@ -48,11 +50,21 @@ def sub_chunk(size: int) -> int:
     return min(size, max(16, math.isqrt(size - 1) + 1))
 
 
+# |G| below which e^{±G} is a normal float32 (e^{60} ≈ 1e26, e^{−60} ≈ 9e−27): the factored form is exact
+# to rounding there, and one matmul.
+FACTORED_RANGE = 60.0
+
+
 def key_gate_scores(q, k, G, strict: bool = False):
     """A[i, j] = Σ_k q_ik k_jk e^{G_ik − G_jk} for j ≤ i (j < i when ``strict``), else 0.
 
-    q, k, G [..., C, K] with G non-increasing along C. Returns [..., C, C]."""
+    q, k, G [..., C, K] with G non-increasing along C, starting ≤ 0. When every chunk's total decay
+    stays within ``FACTORED_RANGE`` (one host check), A = (q ⊙ e^{G})(k ⊙ e^{−G})ᵀ, masked; otherwise
+    the sub-chunk form below, whose exponents are all ≤ 0. Returns [..., C, C]."""
     size, dim = q.shape[-2], q.shape[-1]
+    if G.numel() and float(G[..., -1, :].min()) > -FACTORED_RANGE:
+        A = (q * G.exp()) @ (k * torch.exp(-G)).transpose(-1, -2)
+        return A.masked_fill(~causal_mask(size, q.device, strict), 0.0)
     s = sub_chunk(size)
     nsub = -(-size // s)
     pad = nsub * s - size
