@@ -34,7 +34,7 @@ import torch
 
 from lrnnspec.spec.errors import ShapeError, SpecError
 from lrnnspec.spec.family import Family, get_family
-from lrnnspec.spec.prepare import _bind, _check_cu_seqlens, _check_options, active_state
+from lrnnspec.spec.prepare import _bind, _check_cu_seqlens, _check_options, active_state, collect_inputs
 
 from .torch_arithmetic import TorchArithmetic
 
@@ -88,14 +88,7 @@ def bind(family: str, inputs: Mapping[str, Any], *, value_input: str, initial_st
     """Check ``inputs`` (spec names → tensors or None) against ``family``'s declarations."""
     fam = get_family(family)
     opts = _check_options(fam, options or {})
-    tensors = {}
-    for inp in fam.inputs:
-        value = inputs.get(inp.name)
-        if value is None:
-            if not inp.optional:
-                raise SpecError(inp.name, f"is required (dims [{','.join(inp.dims)}])")
-            continue
-        tensors[inp.name] = _check_tensor(inp.name, value)
+    tensors = collect_inputs(fam, inputs, _check_tensor)
     devices = {t.device for t in tensors.values()}
     if len(devices) > 1:
         where = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())

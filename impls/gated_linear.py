@@ -62,7 +62,7 @@ def key_gate_scores(q, k, G, strict: bool = False):
     stays within ``FACTORED_RANGE`` (one host check), A = (q ⊙ e^{G})(k ⊙ e^{−G})ᵀ, masked; otherwise
     the sub-chunk form below, whose exponents are all ≤ 0. Returns [..., C, C]."""
     size, dim = q.shape[-2], q.shape[-1]
-    if G.numel() and float(G[..., -1, :].min()) > -FACTORED_RANGE:
+    if G.numel() and float(G[..., -1, :].detach().min()) > -FACTORED_RANGE:
         A = (q * G.exp()) @ (k * torch.exp(-G)).transpose(-1, -2)
         return A.masked_fill(~causal_mask(size, q.device, strict), 0.0)
     s = sub_chunk(size)

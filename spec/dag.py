@@ -28,7 +28,7 @@ from .engines import Engine, Evaluation, get_engine
 from .errors import ShapeError, SpecError
 from .family import Family, get_family
 from .graph import Graph, GraphError
-from .prepare import Prepared, _check_finite, _check_options, as_float_array
+from .prepare import Prepared, _check_finite, _check_options, as_float_array, collect_inputs
 
 POSITIVE = ("B", "H", "K", "V")
 
@@ -86,21 +86,11 @@ def prepare_dag(family: "str | Family", graph: Graph, inputs: Mapping[str, Any],
     if not isinstance(graph, Graph):
         raise GraphError("graph", f"family {fam.name!r} runs on a graph: pass graph=lrnnspec.spec.graph.chain(n), "
                                   f"grid(h, w, direction) or Graph.from_edges(...), got {type(graph).__name__}")
-    if not isinstance(inputs, Mapping):
-        raise SpecError("inputs", f"must be a mapping from input name to array, got {type(inputs).__name__}")
     declared = {i.name: i for i in fam.inputs}
-    for name in inputs:
-        if name not in declared:
-            raise SpecError(name, f"is not an input of family {fam.name!r}; its inputs are: {', '.join(declared)}")
+    converted = collect_inputs(fam, inputs, as_float_array)
     opts = _check_options(fam, options or {})
-    arrays, eps = {}, {}
-    for inp in fam.inputs:
-        value = inputs.get(inp.name)
-        if value is None:
-            if not inp.optional:
-                raise SpecError(inp.name, f"is required by family {fam.name!r} (dims [{','.join(inp.dims)}])")
-            continue
-        arrays[inp.name], eps[inp.name] = as_float_array(inp.name, value)
+    arrays = {k: v[0] for k, v in converted.items()}
+    eps = {k: v[1] for k, v in converted.items()}
     dims, flat, layout = _bind_dag(fam, graph, arrays)
     for name, arr in flat.items():
         _check_finite(name, arr)

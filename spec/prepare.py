@@ -64,6 +64,26 @@ def as_float_array(name: str, value) -> tuple[np.ndarray, float]:
     return arr.astype(np.float64), eps
 
 
+def collect_inputs(fam: Family, inputs: Mapping[str, Any], convert) -> dict[str, Any]:
+    """Check ``inputs``' names against ``fam``'s declarations (no unknown name, every required input
+    given) and return ``convert(name, value)`` for each input given (None counts as not given)."""
+    if not isinstance(inputs, Mapping):
+        raise SpecError("inputs", f"must be a mapping from input name to array, got {type(inputs).__name__}")
+    declared = [i.name for i in fam.inputs]
+    for name in inputs:
+        if name not in declared:
+            raise SpecError(name, f"is not an input of family {fam.name!r}; its inputs are: {', '.join(declared)}")
+    out = {}
+    for inp in fam.inputs:
+        value = inputs.get(inp.name)
+        if value is None:
+            if not inp.optional:
+                raise SpecError(inp.name, f"is required by family {fam.name!r} (dims [{','.join(inp.dims)}])")
+            continue
+        out[inp.name] = convert(inp.name, value)
+    return out
+
+
 def _check_options(fam: Family, options: Mapping[str, Any]) -> dict[str, Any]:
     known = {o.name: o for o in fam.options}
     for name in options:
@@ -223,22 +243,11 @@ def _initial_state(fam: Family, initial_state, options, dims, n: int) -> dict[st
 def prepare(family: "str | Family", inputs: Mapping[str, Any], *, initial_state=None, cu_seqlens=None,
             options: Mapping[str, Any] | None = None) -> Prepared:
     fam = get_family(family)
-    if not isinstance(inputs, Mapping):
-        raise SpecError("inputs", f"must be a mapping from input name to array, got {type(inputs).__name__}")
     declared = {i.name: i for i in fam.inputs}
-    for name in inputs:
-        if name not in declared:
-            raise SpecError(name, f"is not an input of family {fam.name!r}; its inputs are: {', '.join(declared)}")
+    converted = collect_inputs(fam, inputs, as_float_array)
     opts = _check_options(fam, options or {})
-
-    arrays, eps = {}, {}
-    for inp in fam.inputs:
-        value = inputs.get(inp.name)
-        if value is None:
-            if not inp.optional:
-                raise SpecError(inp.name, f"is required by family {fam.name!r} (dims [{','.join(inp.dims)}])")
-            continue
-        arrays[inp.name], eps[inp.name] = as_float_array(inp.name, value)
+    arrays = {k: v[0] for k, v in converted.items()}
+    eps = {k: v[1] for k, v in converted.items()}
     dims = _bind(fam, arrays)
     for name, arr in arrays.items():
         _check_finite(name, arr)
