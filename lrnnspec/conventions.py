@@ -112,13 +112,24 @@ def call(fn: Callable, convention: str, family: str, inputs: dict[str, torch.Ten
         if family == "delta_product":
             kw["num_householder"] = max(inputs["k"].shape[1] // max(inputs["q"].shape[1], 1), 1)
         if initial_state is not None:
-            parts = tuple(initial_state[n] for n in state_names)
+            parts = tuple(_to_fla(n, initial_state[n]) for n in state_names)
             kw["initial_state"] = parts[0] if len(parts) == 1 else parts
         o, state = _split(fn(**kw, output_final_state=want_state), want_state, convention)
-        return o, (dict(zip(state_names, _as_tuple(state))) if want_state else None)
+        if not want_state:
+            return o, None
+        return o, {n: _from_fla(n, s) for n, s in zip(state_names, _as_tuple(state))}
     if convention == "mlstm_kernels":
         return _call_mlstm(fn, inputs, initial_state, want_state, extra, options)
     return _call_mamba(fn, family, inputs, initial_state, want_state, extra, options)
+
+
+def _to_fla(name, t):
+    """FLA keeps linear attention's normalizer z as [N,1,H,K]; the spec as [N,H,K]."""
+    return t[:, None] if name == "z" else t
+
+
+def _from_fla(name, t):
+    return t[:, 0] if name == "z" and t.dim() == 4 else t
 
 
 def _heads_first(t):
