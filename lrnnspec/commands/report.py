@@ -10,7 +10,6 @@ finite-precision horizons (the slow part) are cached in the JSON and recomputed 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path

@@ -689,7 +689,7 @@ PLANTED: list[PlantedBug] = [
     PlantedBug("gla.readout_before_update", "gla", "fla", chunk_gla_readout_before_update, "forward",
                chunk_gla_readout_before_update.__doc__, "any input (T ≥ 1)",
                False, f"{_I}.gla:chunk_gla"),
-    PlantedBug("gla.low_precision_state", "gla", "fla", fused_recurrent_gla_lowp_state, "forward",
+    PlantedBug("gla.low_precision_state", "gla", "fla", fused_recurrent_gla_lowp_state, "final_state",
                fused_recurrent_gla_lowp_state.__doc__,
                "bf16/fp16 inputs with long memory (weak or no decay, same-sign k, v; T ≳ 64)",
                True, f"{_I}.gla:recurrent_gla"),

@@ -1,0 +1,528 @@
+"""``certify``: Hypothesis drives a kernel against the spec, one verdict per property.
+
+Each property is a function ``(kernel, case) -> dict`` that raises :class:`PropertyFailure` when the
+kernel breaks it; Hypothesis draws cases from :func:`lrnnspec.strategies.cases` and shrinks a failing
+one to a minimal reproducer. A kernel that raises, times out, returns the wrong shape or NaN fails
+the property with the triggering case; the harness itself never crashes on it. A property that
+does not apply (the signature lacks ``cu_seqlens``, the family has no negative eigenvalue range...)
+is *not applicable*, with the reason — never a pass, never a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from lrnnspec import conventions
+from lrnnspec.spec import evaluate, get_family
+from lrnnspec.spec.prepare import active_state
+from lrnnspec.spec.timeaxis import slice_time
+from lrnnspec.strategies import Case, cases
+from lrnnspec.tolerance import CONTRACTS, compare
+
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp64": torch.float64}
+PROFILE_EXAMPLES = {"dev": 10, "ci": 25, "certify": 200}
+PROPERTIES = ("forward", "final_state", "state_passing", "varlen", "causality", "chunk_size", "no_mutation",
+              "nan_poison", "determinism", "contract", "finite", "negative_eigenvalues", "gradients", "permutation")
+
+
+class PropertyFailure(Exception):
+    def __init__(self, message: str, detail: dict | None = None):
+        super().__init__(message)
+        self.detail = detail or {}
+
+
+class NotApplicable(Exception):
+    """The property does not apply to this kernel (raised before any example runs)."""
+
+
+@dataclass
+class Verdict:
+    property: str
+    dtype: str
+    status: str                      # "pass" | "fail" | "not_applicable" | "not_checked"
+    reason: str = ""
+    examples: int = 0
+    seconds: float = 0.0
+    worst: dict = field(default_factory=dict)      # worst normalized error seen on passing examples
+    counterexample: dict | None = None             # the shrunk failing case (JSON) and the discrepancy
+
+
+# --- the kernel under test ------------------------------------------------------------------------
+class Kernel:
+    def __init__(self, fn: Callable, family: str, convention: str, device: str, timeout: float):
+        self.fn, self.family, self.convention, self.device, self.timeout = fn, family, convention, device, timeout
+        self.fam = get_family(family)
+        self.caps = conventions.capabilities(fn, convention, family)
+
+    def options(self, case: Case) -> dict:
+        domain_only = {o.name for o in self.fam.options if o.domain_only}
+        return {k: v for k, v in case.options.items() if k not in domain_only and self.caps.accepts(k)}
+
+    def fixed_options(self) -> dict:
+        """Options the kernel cannot be told: the spec's defaults are what it must compute."""
+        return {o.name: o.default for o in self.fam.options if not o.domain_only and not self.caps.accepts(o.name)}
+
+    def state_names(self, case: Case) -> list[str]:
+        opts = {o.name: o.default for o in self.fam.options} | case.options
+        return [c.name for c in active_state(self.fam, opts)]
+
+    def call(self, case: Case, dtype: str, *, inputs=None, initial_state="case", chunk_size=None, want_state=None):
+        """Run the kernel; returns (output, state dict or None) as tensors. Any exception, a hang past
+        ``timeout`` or a non-tensor result becomes a PropertyFailure."""
+        x = inputs if inputs is not None else case.torch(TORCH_DTYPES[dtype], self.device)
+        init = case.torch_state(self.device) if initial_state == "case" else initial_state
+        if init is not None and not self.caps.initial_state:
+            raise PropertyFailure("the case has an initial state but the kernel takes none (harness error)")
+        cu = None if case.segments is None else torch.tensor(case.segments, dtype=torch.int64, device=self.device)
+        want = self.caps.final_state if want_state is None else want_state
+        try:
+            with _deadline(self.timeout):
+                o, state = conventions.call(self.fn, self.convention, self.family, x, state_names=self.state_names(case),
+                                            initial_state=init, want_state=want, cu_seqlens=cu, chunk_size=chunk_size,
+                                            options=self.options(case))
+        except PropertyFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any kernel error is a finding
+            raise PropertyFailure(f"the kernel raised {type(exc).__name__}: {exc}") from None
+        if not isinstance(o, torch.Tensor):
+            raise PropertyFailure(f"the kernel returned {type(o).__name__} as its output, not a tensor")
+        return o, state
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def fire(signum, frame):  # noqa: ARG001
+        raise _Timeout()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Timeout:
+        raise PropertyFailure(f"the kernel did not return within {seconds:g} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# --- references --------------------------------------------------------------------------------------
+@dataclass
+class Reference:
+    output: np.ndarray
+    state: dict[str, np.ndarray]
+    emul_output: np.ndarray
+    emul_state: dict[str, np.ndarray]
+    mag_output: np.ndarray
+    mag_state: dict[str, np.ndarray]
+    exponent_mass: np.ndarray | None      # Λ [B,T,heads(,channels)], broadcast against the output
+
+
+# inputs that act as gates or step sizes, not as values: kept as they are by the magnitude shadow
+GATE_LIKE = frozenset({"g", "gk", "beta", "i", "f", "delta", "dt", "A", "gamma", "z", "delta_bias", "dt_bias"})
+
+
+def _as_dict(s, case: Case):
+    if isinstance(s, dict):
+        return s
+    fam = get_family(case.family)
+    (only,) = active_state(fam, {o.name: o.default for o in fam.options} | case.options)
+    return {only.name: s}
+
+
+def reference(case: Case, dtype: str) -> Reference:
+    """For a case whose inputs are already rounded to ``dtype``: the oracle (spec fp64), the baseline
+    (spec emulate under the dtype's contract) and the magnitude shadow (spec fp64 with every value
+    input and the initial state replaced by its absolute value: Σ|terms| for the gated families, a
+    magnitude scale for the others)."""
+    kw = dict(cu_seqlens=case.cu_seqlens, **case.options)
+    ref = evaluate(case.family, case.arrays, engine="fp64", initial_state=case.state, **kw)
+    emu = evaluate(case.family, case.arrays, engine=f"emulate:{CONTRACTS[dtype]}", initial_state=case.state, **kw)
+    absx = {n: (v if n in GATE_LIKE else np.abs(v)) for n, v in case.arrays.items()}
+    abs_state = None if case.state is None else {n: (v if n == "m" else np.abs(v)) for n, v in case.state.items()}
+    mag = evaluate(case.family, absx, engine="fp64", initial_state=abs_state, **kw)
+    mag_out, mag_state = np.abs(mag.output), {n: np.abs(v) for n, v in _as_dict(mag.final_state, case).items()}
+    if "beta" in absx and abs_state is not None:
+        # delta families: the contractive transitions (‖I − βkkᵀ‖ ≤ 1) can cancel the initial state
+        # down to nothing while a chunked kernel still carries |S₀|-sized terms: add |S₀|ᵀ|q| (β = 0)
+        still = evaluate(case.family, absx | {"beta": np.zeros_like(absx["beta"])}, engine="fp64",
+                         initial_state=abs_state, **kw)
+        mag_out = np.maximum(mag_out, np.abs(still.output))
+    return Reference(ref.output, _as_dict(ref.final_state, case), emu.output, _as_dict(emu.final_state, case),
+                     mag_out, mag_state, exponent_mass(case, ref.output.ndim))
+
+
+def exponent_mass(case: Case, out_ndim: int) -> np.ndarray | None:
+    """Λ(t) = Σ_{s≤t} |log decay_s| per (batch, t, head[, channel]): log-space gates g/gk, Mamba's
+    Δ·A, mLSTM's forget and input gate preactivations. None for families without log-space decay."""
+    x, fam = case.arrays, get_family(case.family)
+    per_step = None
+    if "g" in x and fam.input("g").dims[:2] == ("B", "T"):
+        per_step = np.abs(x["g"])
+    elif "gk" in x:
+        per_step = np.abs(x["gk"]).max(axis=-1)
+    elif "i" in x and "f" in x:
+        per_step = np.abs(x["f"]) + np.abs(x["i"])
+    elif "dt" in x:
+        dt = x["dt"] + (x["dt_bias"] if "dt_bias" in x else 0.0)
+        per_step = (np.logaddexp(0.0, dt) if case.options.get("dt_softplus") else np.abs(dt)) * np.abs(x["A"])
+    elif "delta" in x:
+        d = x["delta"] + (x["delta_bias"] if "delta_bias" in x else 0.0)
+        d = np.logaddexp(0.0, d) if case.options.get("delta_softplus") else np.abs(d)
+        per_step = d * np.abs(x["A"]).max(axis=-1)
+    if per_step is None:
+        return None
+    if per_step.ndim >= 4:  # key-channel gates already reduced; [B,T,H,K] → [B,T,H]
+        per_step = per_step.max(axis=-1)
+    if per_step.shape[1] != case.dims["T"]:  # interleaved micro-steps are not gated; g is per token
+        return None
+    lam = np.cumsum(per_step, axis=1)
+    while lam.ndim < out_ndim:
+        lam = lam[..., None]
+    return lam
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _check_output(o: torch.Tensor, ref: Reference, dtype: str, what: str = "output", calls: int = 1) -> dict:
+    """``calls``: how many kernel calls composed this output (state passing: 2); each may spend the
+    whole budget, and contractive transitions carry the first call's error at most unamplified."""
+    if tuple(o.shape) != ref.output.shape:
+        raise PropertyFailure(f"{what} has shape {tuple(o.shape)}, the spec's is {ref.output.shape}")
+    cmp = compare(_np(o), ref.output, ref.emul_output, dtype, time_axis=1, row_axes=(-1,) if o.dim() == 4 else (),
+                  magnitude=ref.mag_output, exponent_mass=_fit(ref.exponent_mass, ref.output))
+    if cmp.worst > calls:
+        raise PropertyFailure(f"{what} error {cmp.abs_error:.3e} at {list(cmp.worst_index)} is "
+                              f"{cmp.worst / calls:.3g}× the allowed", cmp.summary())
+    return cmp.summary()
+
+
+def _fit(lam, like):
+    """Λ broadcastable to ``like`` (GVA: gates per value head already; None if shapes disagree)."""
+    if lam is None:
+        return None
+    try:
+        np.broadcast_shapes(lam.shape, like.shape)
+    except ValueError:
+        return None
+    return lam
+
+
+def _state_mass(ref: Reference, want: np.ndarray):
+    """Λ at the end of each sequence, broadcast to a state component [N, heads, ...]."""
+    if ref.exponent_mass is None or ref.exponent_mass.shape[1] == 0:
+        return None
+    last = ref.exponent_mass.max(axis=1)             # [B, heads, 1...]: the whole sequence
+    last = last.reshape(last.shape[0], *last.shape[1:2], *([1] * (want.ndim - 2)))
+    if last.shape[0] != want.shape[0]:               # varlen: one B row holds every sequence
+        last = np.broadcast_to(last.max(axis=0, keepdims=True), (want.shape[0], *last.shape[1:]))
+    return _fit(last, want)
+
+
+def _check_state(state: dict, ref: Reference, dtype: str, length: int, calls: int = 1) -> dict:
+    worst = {}
+    for name, want in ref.state.items():
+        got = state.get(name) if state else None
+        if got is None:
+            raise PropertyFailure(f"final state component {name!r} missing")
+        if tuple(got.shape) != want.shape:
+            raise PropertyFailure(f"final state {name!r} has shape {tuple(got.shape)}, the spec's is {want.shape}")
+        rows = tuple(range(2, want.ndim))
+        cmp = compare(_np(got), want, ref.emul_state[name], dtype, time_axis=None, row_axes=rows, length=length,
+                      magnitude=ref.mag_state[name], exponent_mass=_state_mass(ref, want))
+        if cmp.worst > calls:
+            raise PropertyFailure(f"final state {name!r} error {cmp.abs_error:.3e} at {list(cmp.worst_index)} is "
+                                  f"{cmp.worst / calls:.3g}× the allowed", cmp.summary())
+        worst[name] = cmp.summary()
+    return worst
+
+
+# --- properties ---------------------------------------------------------------------------------------
+def prop_forward(k: Kernel, case: Case, dtype: str) -> dict:
+    o, _ = k.call(case, dtype, want_state=False)
+    return _check_output(o, reference(case, dtype), dtype)
+
+
+def prop_final_state(k: Kernel, case: Case, dtype: str) -> dict:
+    _, state = k.call(case, dtype, want_state=True)
+    return _check_state(state, reference(case, dtype), dtype, case.dims["T"])
+
+
+def prop_state_passing(k: Kernel, case: Case, dtype: str) -> dict:
+    """Run x[:t], feed the kernel's own final state to x[t:]: outputs and state equal one run."""
+    T, tdt = case.dims["T"], TORCH_DTYPES[dtype]
+    t = T // 2
+    x = case.torch(tdt, k.device)
+    o1, s1 = k.call(case, dtype, inputs=slice_time(k.family, x, 0, t), want_state=True)
+    o2, s2 = k.call(case, dtype, inputs=slice_time(k.family, x, t, T), initial_state=s1, want_state=True)
+    ref = reference(case, dtype)
+    worst = _check_output(torch.cat([o1, o2], dim=1), ref, dtype, "concatenated output", calls=2)
+    _check_state(s2, ref, dtype, T, calls=2)
+    return worst
+
+
+def prop_varlen(k: Kernel, case: Case, dtype: str) -> dict:
+    """Packed sequences equal the same sequences run one by one (and the spec)."""
+    o, state = k.call(case, dtype, want_state=k.caps.final_state)
+    ref = reference(case, dtype)
+    worst = _check_output(o, ref, dtype)
+    if state is not None:
+        _check_state(state, ref, dtype, case.dims["T"])
+    return worst
+
+
+def prop_causality(k: Kernel, case: Case, dtype: str) -> dict:
+    """Changing the inputs at times ≥ t leaves every output before t bitwise unchanged."""
+    T = case.dims["T"]
+    t = T // 2
+    x = case.torch(TORCH_DTYPES[dtype], k.device)
+    o, _ = k.call(case, dtype, inputs=x, want_state=False)
+    future = {}
+    for name, v in x.items():
+        inp = k.fam.input(name)
+        if inp.per_step:
+            n_h = v.shape[1] // T if T else 1
+            v = v.clone()
+            v[:, t * n_h:] = v[:, t * n_h:].flip(1)  # a permutation of valid values stays valid
+        future[name] = v
+    o2, _ = k.call(case, dtype, inputs=future, want_state=False)
+    if not torch.equal(o[:, :t], o2[:, :t]):
+        diff = (o[:, :t].double() - o2[:, :t].double()).abs()
+        pos = [int(i) for i in torch.nonzero(diff)[0]]
+        raise PropertyFailure(f"output at time {pos[1]} < {t} changed when only inputs at times ≥ {t} changed",
+                              {"index": pos, "change": float(diff.max())})
+    return {}
+
+
+def prop_chunk_size(k: Kernel, case: Case, dtype: str) -> dict:
+    ref, worst = reference(case, dtype), {}
+    for size in (16, 32):
+        o, _ = k.call(case, dtype, chunk_size=size, want_state=False)
+        worst[f"chunk_size={size}"] = _check_output(o, ref, dtype, f"output with chunk_size={size}")
+    return worst
+
+
+def prop_no_mutation(k: Kernel, case: Case, dtype: str) -> dict:
+    x = case.torch(TORCH_DTYPES[dtype], k.device)
+    init = case.torch_state(k.device)
+    before = {n: v.clone() for n, v in x.items()} | {f"initial_state[{n}]": v.clone() for n, v in (init or {}).items()}
+    k.call(case, dtype, inputs=x, initial_state=init)
+    after = dict(x) | {f"initial_state[{n}]": v for n, v in (init or {}).items()}
+    for name, v in before.items():
+        if not torch.equal(v, after[name]) and not (torch.isnan(v).any() and torch.equal(v.isnan(), after[name].isnan())):
+            raise PropertyFailure(f"the kernel modified its input {name!r} in place")
+    return {}
+
+
+@contextlib.contextmanager
+def nan_poisoned_allocations():
+    """torch.empty / empty_like / new_empty return NaN-filled floating tensors: an output element the
+    kernel never writes shows up as NaN instead of whatever the allocator happened to hold."""
+    originals = (torch.empty, torch.empty_like, torch.Tensor.new_empty)
+
+    def poison(t):
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            t.fill_(float("nan"))
+        return t
+
+    torch.empty = lambda *a, **kw: poison(originals[0](*a, **kw))
+    torch.empty_like = lambda *a, **kw: poison(originals[1](*a, **kw))
+    torch.Tensor.new_empty = lambda self, *a, **kw: poison(originals[2](self, *a, **kw))
+    try:
+        yield
+    finally:
+        torch.empty, torch.empty_like, torch.Tensor.new_empty = originals
+
+
+def prop_nan_poison(k: Kernel, case: Case, dtype: str) -> dict:
+    with nan_poisoned_allocations():
+        o, state = k.call(case, dtype)
+    ref = reference(case, dtype)
+    worst = _check_output(o, ref, dtype)
+    if state is not None:
+        _check_state(state, ref, dtype, case.dims["T"])
+    return worst
+
+
+def prop_determinism(k: Kernel, case: Case, dtype: str) -> dict:
+    runs = [k.call(case, dtype) for _ in range(3)]
+    (o0, s0) = runs[0]
+    for o, s in runs[1:]:
+        if not _same(o, o0) or any(not _same(s[n], s0[n]) for n in (s0 or {})):
+            raise PropertyFailure("two runs on the same inputs gave different results (bitwise)")
+    return {}
+
+
+def _same(a, b) -> bool:
+    return a.shape == b.shape and torch.equal(torch.nan_to_num(a, nan=0.0), torch.nan_to_num(b, nan=0.0)) \
+        and torch.equal(a.isnan(), b.isnan())
+
+
+def prop_contract(k: Kernel, case: Case, dtype: str) -> dict:
+    o, state = k.call(case, dtype)
+    ref = reference(case, dtype)
+    want_dtype = TORCH_DTYPES[dtype]
+    if tuple(o.shape) != ref.output.shape:
+        raise PropertyFailure(f"output shape {tuple(o.shape)}, expected {ref.output.shape}")
+    if o.dtype != want_dtype:
+        raise PropertyFailure(f"output dtype {o.dtype}, expected the inputs' {want_dtype}")
+    if o.device.type != torch.device(k.device).type:
+        raise PropertyFailure(f"output on {o.device}, inputs on {k.device}")
+    state_dtype = torch.float64 if dtype == "fp64" else torch.float32
+    for name, want in (ref.state.items() if state is not None else ()):
+        got = state.get(name)
+        if got is None or tuple(got.shape) != want.shape or got.dtype != state_dtype:
+            raise PropertyFailure(f"final state {name!r}: shape {None if got is None else tuple(got.shape)}, dtype "
+                                  f"{None if got is None else got.dtype}; expected {want.shape} {state_dtype}")
+    return {}
+
+
+def prop_finite(k: Kernel, case: Case, dtype: str) -> dict:
+    o, state = k.call(case, dtype)
+    ref = reference(case, dtype)
+    finite_ref = np.isfinite(ref.output) & (np.abs(ref.output) < torch.finfo(TORCH_DTYPES[dtype]).max)
+    bad = finite_ref & ~np.isfinite(_np(o))
+    if bad.any():
+        raise PropertyFailure(f"{int(bad.sum())} output elements are NaN/inf where the spec's are finite, "
+                              f"e.g. at {[int(i) for i in np.argwhere(bad)[0]]}")
+    return {}
+
+
+def prop_negative_eigenvalues(k: Kernel, case: Case, dtype: str) -> dict:
+    return prop_forward(k, case, dtype)
+
+
+PROPERTY_FUNCTIONS = {
+    "forward": prop_forward, "final_state": prop_final_state, "state_passing": prop_state_passing,
+    "varlen": prop_varlen, "causality": prop_causality, "chunk_size": prop_chunk_size,
+    "no_mutation": prop_no_mutation, "nan_poison": prop_nan_poison, "determinism": prop_determinism,
+    "contract": prop_contract, "finite": prop_finite, "negative_eigenvalues": prop_negative_eigenvalues,
+}
+
+
+def applicability(k: Kernel, prop: str) -> str | None:
+    """None if ``prop`` applies to the kernel, else the reason it does not."""
+    caps, fam = k.caps, k.fam
+    needs = {
+        "final_state": (caps.final_state, "the kernel does not return a final state"),
+        "state_passing": (caps.initial_state and caps.final_state, "needs both initial_state and a final state"),
+        "varlen": (caps.varlen, "the signature has no cu_seqlens"),
+        "chunk_size": (caps.chunk_size, "the signature has no chunk_size"),
+        "negative_eigenvalues": (any(o.name == "eigenvalue_range" and "[-1,1]" in (o.choices or ())
+                                     for o in fam.options) and any(i.name == "beta" for i in fam.inputs),
+                                 f"family {fam.name!r} has no β-parameterized negative eigenvalue range"),
+    }
+    if prop in ("gradients", "permutation"):
+        return "not implemented yet in this version of the certifier"
+    ok, why = needs.get(prop, (True, ""))
+    return None if ok else why
+
+
+def _strategy(k: Kernel, prop: str, chunk_size: int | None):
+    caps = k.caps
+    kw = dict(chunk_size=chunk_size or 64, max_len=48 if chunk_size is None else 3 * chunk_size + 1,
+              initial_state=caps.initial_state and prop not in ("causality",),
+              varlen=caps.varlen and prop in ("varlen", "forward", "nan_poison", "finite", "no_mutation"),
+              options=k.fixed_options())
+    if prop == "varlen":
+        kw["varlen"] = True
+    if prop == "negative_eigenvalues":
+        kw["options"] = kw["options"] | {"eigenvalue_range": "[-1,1]"}
+    base = cases(k.family, **kw)
+    if prop == "varlen":
+        base = base.filter(lambda c: c.segments is not None)
+    if prop == "state_passing":
+        base = base.filter(lambda c: c.segments is None and c.dims["T"] >= 2)
+    if prop == "causality":
+        base = base.filter(lambda c: c.dims["T"] >= 2)
+    if prop == "negative_eigenvalues":
+        base = st.tuples(base, st.sampled_from(["two", "near", "uniform"])).map(
+            lambda cr: Case(cr[0].family, cr[0].dims, cr[0].regimes | {"beta": cr[1]}, cr[0].options, cr[0].seed,
+                            cr[0].segments, cr[0].initial_state, cr[0].chunk_size))
+    return base
+
+
+def run_property(k: Kernel, prop: str, dtype: str, *, max_examples: int, seed: int,
+                 chunk_size: int | None = None, progress: Callable[[str], None] | None = None) -> Verdict:
+    why = applicability(k, prop)
+    if why is not None:
+        status = "not_checked" if "not implemented" in why else "not_applicable"
+        return Verdict(prop, dtype, status, why)
+    fn = PROPERTY_FUNCTIONS[prop]
+    failures: list[tuple[Case, PropertyFailure]] = []
+    worst: dict[str, Any] = {}
+    count = [0]
+
+    def one(case: Case):
+        count[0] += 1
+        rounded = case.rounded(TORCH_DTYPES[dtype])
+        try:
+            result = fn(k, rounded, dtype)
+        except PropertyFailure as f:
+            failures.append((rounded, f))
+            raise AssertionError(str(f)) from None
+        w = _worst_of(result)
+        if w is not None and w >= worst.get("worst_normalized", -1.0):
+            worst.update(worst_normalized=w, case=rounded.to_json())
+
+    test = settings(max_examples=max_examples, derandomize=False, database=None, deadline=None,
+                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
+                    print_blob=False, report_multiple_bugs=False)(given(_strategy(k, prop, chunk_size))(one))
+    test = _seeded(test, seed)
+    start = time.perf_counter()
+    try:
+        test()
+    except AssertionError:
+        case, failure = failures[-1]
+        return Verdict(prop, dtype, "fail", str(failure), count[0], time.perf_counter() - start, worst,
+                       {"case": case.to_json(), "description": case.describe(), "detail": failure.detail,
+                        "message": str(failure)})
+    except Exception as exc:  # noqa: BLE001 - Hypothesis errors (unsatisfiable filters, flaky kernels)
+        status = "fail" if failures else "not_applicable"
+        msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        cex = None
+        if failures:
+            case, failure = failures[-1]
+            cex = {"case": case.to_json(), "description": case.describe(), "detail": failure.detail,
+                   "message": str(failure)}
+            msg = f"{failure} (and the failure did not reproduce: {msg})"
+        return Verdict(prop, dtype, status, msg, count[0], time.perf_counter() - start, worst, cex)
+    finally:
+        if progress:
+            progress(f"{prop} [{dtype}]: {count[0]} examples")
+    return Verdict(prop, dtype, "pass", "", count[0], time.perf_counter() - start, worst)
+
+
+def _seeded(test, seed: int):
+    from hypothesis import seed as hseed
+
+    return hseed(seed)(test)
+
+
+def _worst_of(result) -> float | None:
+    if not isinstance(result, dict):
+        return None
+    vals = [v for key, v in result.items() if key == "worst_normalized"]
+    for v in result.values():
+        if isinstance(v, dict) and "worst_normalized" in v:
+            vals.append(v["worst_normalized"])
+    return max(vals) if vals else None
