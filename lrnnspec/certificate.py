@@ -1,0 +1,149 @@
+"""``certify(fn, family, ...) -> Certificate``: run every property, record a versioned certificate.
+
+A certificate holds the kernel's identity (import path, source sha256), the environment, the spec
+version, the precision contract and tolerance constants, one verdict per (property, dtype), the
+worst errors with their reproducers, coverage counts and time. It is written as JSON and Markdown;
+verdicts are appended to ``<out>/progress.jsonl`` as they come, so an interrupted run keeps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from lrnnspec import SPEC_VERSION, __version__, tolerance
+from lrnnspec.certifier import PROFILE_EXAMPLES, PROPERTIES, TORCH_DTYPES, Kernel, Verdict, run_property
+from lrnnspec.conventions import check_convention
+from lrnnspec.spec import get_family
+from lrnnspec.spec.errors import SpecError
+
+CERTIFICATE_VERSION = 1
+
+
+@dataclass
+class Certificate:
+    kernel: dict
+    family: str
+    convention: str
+    dtypes: list[str]
+    device: str
+    environment: dict
+    spec_version: str
+    contracts: dict
+    tolerance: dict
+    profile: str
+    seed: int
+    max_examples: int
+    verdicts: list[Verdict] = field(default_factory=list)
+    seconds: float = 0.0
+    version: int = CERTIFICATE_VERSION
+
+    @property
+    def certified(self) -> bool:
+        return bool(self.verdicts) and all(v.status != "fail" for v in self.verdicts)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["certified"] = self.certified
+        return d
+
+    def to_markdown(self) -> str:
+        verdict = "**CERTIFIED**" if self.certified else "**NOT CERTIFIED**"
+        lines = [f"# Certificate: `{self.kernel['target']}` as `{self.family}` ({self.convention})", "",
+                 f"{verdict} — lrnnspec {__version__}, spec {self.spec_version}, profile `{self.profile}`, "
+                 f"seed {self.seed}, ≤ {self.max_examples} examples per property, {self.seconds:.1f} s.", "",
+                 f"- source sha256: `{self.kernel['sha256']}`",
+                 f"- environment: {', '.join(f'{k} {v}' for k, v in self.environment.items())}",
+                 f"- contracts: {', '.join(f'{k}: `{v}`' for k, v in self.contracts.items())}",
+                 f"- tolerance: {', '.join(f'{k} = {v}' for k, v in self.tolerance.items())}", "",
+                 "| property | dtype | verdict | examples | worst normalized error | note |",
+                 "|---|---|---|---:|---:|---|"]
+        for v in self.verdicts:
+            worst = v.worst.get("worst_normalized")
+            note = v.reason.replace("|", "\\|")
+            lines.append(f"| {v.property} | {v.dtype} | {v.status} | {v.examples} | "
+                         f"{'' if worst is None else f'{worst:.3g}'} | {note} |")
+        fails = [v for v in self.verdicts if v.counterexample]
+        if fails:
+            lines += ["", "## Counterexamples (shrunk; replay with `lrnnspec replay CERT.json`)", ""]
+            for v in fails:
+                lines += [f"- **{v.property} [{v.dtype}]**: {v.counterexample['message']}",
+                          f"  - case: `{v.counterexample['description']}`"]
+        return "\n".join(lines) + "\n"
+
+
+def kernel_identity(fn: Callable, target: str | None = None) -> dict:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = ""
+    name = target or f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+    return {"target": name, "sha256": hashlib.sha256(source.encode()).hexdigest() if source else "unavailable"}
+
+
+def environment() -> dict:
+    env = {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()}
+    try:
+        import triton
+
+        env["triton"] = triton.__version__
+    except ImportError:
+        pass
+    return env
+
+
+def certify(fn: Callable, family: str, convention: str = "fla", dtypes=("fp32",), device: str = "cpu",
+            max_examples: int | None = None, seed: int = 0, profile: str = "ci", properties=None,
+            timeout: float = 60.0, out: str | Path | None = None, target: str | None = None,
+            progress: Callable[[str], None] | None = None) -> Certificate:
+    """Certify ``fn`` as an implementation of ``family`` (see the module docstring)."""
+    if get_family(family).kind != "sequence":
+        raise SpecError("family", f"{family!r} is a {get_family(family).kind} family; certification covers "
+                                  f"sequence families only for now")
+    check_convention(convention)
+    if not callable(fn):
+        raise SpecError("fn", f"must be callable, got {type(fn).__name__}")
+    dtypes = [dtypes] if isinstance(dtypes, str) else list(dtypes)
+    for d in dtypes:
+        if d not in TORCH_DTYPES:
+            raise SpecError("dtypes", f"each must be one of {', '.join(TORCH_DTYPES)}, got {d!r}")
+    if profile not in PROFILE_EXAMPLES:
+        raise SpecError("profile", f"must be one of {', '.join(PROFILE_EXAMPLES)}, got {profile!r}")
+    n = max_examples if max_examples is not None else PROFILE_EXAMPLES[profile]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise SpecError("max_examples", f"must be a positive integer, got {n!r}")
+    props = list(properties or PROPERTIES)
+    for p in props:
+        if p not in PROPERTIES:
+            raise SpecError("properties", f"unknown property {p!r}; known: {', '.join(PROPERTIES)}")
+    kernel = Kernel(fn, family, convention, device, timeout)
+    cert = Certificate(kernel_identity(fn, target), family, convention, dtypes, device, environment(), SPEC_VERSION,
+                       {d: tolerance.CONTRACTS[d] for d in dtypes},
+                       {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP},
+                       profile, seed, n)
+    log = None
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        log = Path(out) / "progress.jsonl"
+    start = time.perf_counter()
+    for dtype in dtypes:
+        for prop in props:
+            verdict = run_property(kernel, prop, dtype, max_examples=n, seed=seed, progress=progress)
+            cert.verdicts.append(verdict)
+            if log is not None:
+                with log.open("a") as fh:
+                    fh.write(json.dumps(asdict(verdict)) + "\n")
+    cert.seconds = time.perf_counter() - start
+    if out is not None:
+        stem = f"{family}-{cert.kernel['target'].replace(':', '.').replace('/', '_')}"
+        (Path(out) / f"{stem}.json").write_text(json.dumps(cert.to_json(), indent=1))
+        (Path(out) / f"{stem}.md").write_text(cert.to_markdown())
+    return cert

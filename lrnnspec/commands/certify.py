@@ -1,0 +1,85 @@
+"""``lrnnspec certify TARGET --family F``: certify a kernel against the spec (exit 0 certified,
+1 not certified, 2 usage or import error). TARGET is ``package.module:function`` or
+``path/to/file.py:function``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+
+class TargetError(Exception):
+    pass
+
+
+def load_target(target: str):
+    """Import ``package.module:function`` or ``path/to/file.py:function``."""
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"TARGET must be package.module:function or path/to/file.py:function, got {target!r}")
+    try:
+        if module_name.endswith(".py") or "/" in module_name:
+            path = Path(module_name)
+            if not path.is_file():
+                raise TargetError(f"no such file: {path}")
+            spec = importlib.util.spec_from_file_location(f"_lrnnspec_target_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except TargetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any import failure is a usage error
+        raise TargetError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    fn = module
+    for part in attr.split("."):
+        if not hasattr(fn, part):
+            raise TargetError(f"{module_name!r} has no attribute {attr!r}")
+        fn = getattr(fn, part)
+    if not callable(fn):
+        raise TargetError(f"{target!r} is not callable")
+    return fn
+
+
+def _certify(args) -> int:
+    from lrnnspec.certificate import certify
+    from lrnnspec.spec.errors import SpecError
+
+    try:
+        fn = load_target(args.target)
+    except TargetError as exc:
+        print(f"lrnnspec: error: {exc}", file=sys.stderr)
+        return 2
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    progress = None if args.json else (lambda msg: print(f"  {msg}", file=sys.stderr))
+    try:
+        cert = certify(fn, args.family, convention=args.convention, dtypes=dtypes, device=args.device,
+                       max_examples=args.examples, seed=args.seed, profile=args.profile, out=args.out,
+                       target=args.target, progress=progress)
+    except SpecError as exc:
+        print(f"lrnnspec: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(cert.to_json(), indent=1))
+    else:
+        print(cert.to_markdown())
+    return 0 if cert.certified else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("certify", help="certify a kernel against the spec with Hypothesis")
+    p.add_argument("target", help="package.module:function or path/to/file.py:function")
+    p.add_argument("--family", required=True)
+    p.add_argument("--convention", default="fla", choices=("fla", "mamba_ssm", "mlstm_kernels", "native"))
+    p.add_argument("--dtype", default="fp32", help="comma-separated: fp32, fp16, bf16, fp64")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default="ci", choices=("dev", "ci", "certify"))
+    p.add_argument("--out", default=None, help="directory for the JSON + Markdown certificate")
+    p.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    p.set_defaults(func=_certify)

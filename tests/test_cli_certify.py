@@ -1,0 +1,43 @@
+"""`lrnnspec certify` as a user runs it: exit 0 certified, 1 not certified, 2 usage or import error;
+the certificate files are written."""
+
+import json
+import os
+
+import pytest
+
+from lrnnspec.cli import main
+
+PLANTED = os.path.join(os.path.dirname(__file__), "certifier", "planted.py")
+
+
+def test_correct_kernel_is_certified_and_certificate_written(tmp_path, capsys):
+    code = main(["certify", "lrnnspec.impls.simple_gla:chunk_simple_gla", "--family", "simple_gla",
+                 "--examples", "3", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().out
+    (cert,) = [p for p in tmp_path.glob("*.json")]
+    data = json.loads(cert.read_text())
+    assert data["certified"] and data["kernel"]["sha256"] != "unavailable"
+    statuses = {v["property"]: v["status"] for v in data["verdicts"]}
+    assert statuses["forward"] == "pass" and statuses["negative_eigenvalues"] == "not_applicable"
+    assert (tmp_path / "progress.jsonl").read_text().count("\n") == len(data["verdicts"])
+
+
+def test_planted_bug_from_a_file_path_is_not_certified(capsys):
+    code = main(["certify", f"{PLANTED}:chunk_simple_gla_scale_ignored", "--family", "simple_gla",
+                 "--examples", "10"])
+    out = capsys.readouterr().out
+    assert code == 1 and "NOT CERTIFIED" in out and "forward [fp32]" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["certify", "no_such_module:fn", "--family", "simple_gla"], "cannot import"),
+    (["certify", "lrnnspec.impls", "--family", "simple_gla"], "TARGET must be"),
+    (["certify", "lrnnspec.impls:no_such_fn", "--family", "simple_gla"], "no attribute"),
+    (["certify", "lrnnspec.impls:chunk_gla", "--family", "no_such_family"], "unknown family"),
+    (["certify", "lrnnspec.impls:chunk_gla", "--family", "plstm"], "sequence families only"),
+    (["certify", "lrnnspec.impls:chunk_gla", "--family", "gla", "--dtype", "fp8"], "dtypes"),
+])
+def test_usage_errors_exit_2_naming_the_problem(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
