@@ -41,3 +41,19 @@ def test_planted_bug_from_a_file_path_is_not_certified(capsys):
 def test_usage_errors_exit_2_naming_the_problem(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_replay_reproduces_the_stored_counterexample(tmp_path, capsys):
+    assert main(["certify", f"{PLANTED}:chunk_simple_gla_scale_ignored", "--family", "simple_gla", "--examples", "10",
+                 "--out", str(tmp_path)]) == 1
+    (cert,) = tmp_path.glob("*.json")
+    capsys.readouterr()
+    assert main(["replay", str(cert)]) == 1
+    assert "reproduced: output error" in capsys.readouterr().out
+
+
+def test_replay_of_a_clean_certificate_and_of_garbage(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["replay", str(bad)]) == 2
+    assert "not a readable certificate" in capsys.readouterr().err
