@@ -411,11 +411,85 @@ def prop_negative_eigenvalues(k: Kernel, case: Case, dtype: str) -> dict:
     return prop_forward(k, case, dtype)
 
 
+def reference_vjp(case: Case, cotangents: dict, names: list[str]) -> dict[str, np.ndarray]:
+    """Gradients of ⟨w_o, o⟩ + Σ⟨w_s, S⟩ w.r.t. every input and the initial state, by float64 autograd
+    through the spec's own definition (the recurrent form, :mod:`lrnnspec.impls.driver`)."""
+    from lrnnspec.impls.driver import call
+
+    fam = get_family(case.family)
+    x = case.torch(torch.float64, requires_grad=True)
+    init = case.torch_state(dtype=torch.float64, requires_grad=True)
+    opts = {k: v for k, v in case.options.items() if not any(o.name == k and o.domain_only for o in fam.options)}
+    value = next((i.name for i in fam.inputs if i.dims == fam.output_dims), "v")
+    o, state = call("recurrent", case.family, None, x, initial_state=init, output_final_state=True, value_input=value,
+                    cu_seqlens=None if case.segments is None else torch.tensor(case.segments), **opts)
+    parts = state if isinstance(state, tuple) else (state,)
+    loss = (o * cotangents["output"]).sum() + sum((s * cotangents[n]).sum() for n, s in zip(names, parts)
+                                                  if n in cotangents)
+    leaves = {**x, **{f"initial_state[{n}]": v for n, v in (init or {}).items()}}
+    if not loss.requires_grad:
+        return {n: np.zeros(v.shape) for n, v in leaves.items()}
+    grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    return {n: (np.zeros(v.shape) if g is None else g.numpy()) for (n, v), g in zip(leaves.items(), grads)}
+
+
+def prop_gradients(k: Kernel, case: Case, dtype: str) -> dict:
+    """Kernel VJP vs the reference VJP, normwise per input X: ‖ĝ − g‖_∞ ≤ C_GRAD·u·(√(T+1) + Λ)·s_X + ulp,
+    s_X = max(‖g_X‖_∞, max_Y ‖g_Y ⊙ Y‖_∞ / max(‖X‖_∞, 1)), Λ the exponent mass (:mod:`lrnnspec.tolerance`)."""
+    from lrnnspec.tolerance import C_GRAD, UNIT_ROUNDOFF, ulp
+
+    tdt = TORCH_DTYPES[dtype]
+    ref = reference(case, dtype)
+    names = k.state_names(case)
+    gen = np.random.default_rng(case.seed % 2**32)
+    cot = {"output": torch.from_numpy(gen.standard_normal(ref.output.shape))}
+    if k.caps.final_state:
+        cot |= {n: torch.from_numpy(gen.standard_normal(v.shape)) for n, v in ref.state.items()}
+    want = reference_vjp(case, cot, names)
+    x = case.torch(tdt, k.device, requires_grad=True)
+    init = case.torch_state(k.device, requires_grad=True)
+    o, state = k.call(case, dtype, inputs=x, initial_state=init)
+    loss = (o.double() * cot["output"].to(o.device)).sum()
+    for n, s in (state or {}).items():
+        if n in cot:
+            loss = loss + (s.double() * cot[n].to(s.device)).sum()
+    leaves = {**x, **{f"initial_state[{n}]": v for n, v in (init or {}).items()}}
+    if not loss.requires_grad:
+        if any(np.any(w != 0) for w in want.values()):
+            raise PropertyFailure("the results do not require grad although they depend on the inputs (no backward)")
+        return {}
+    try:
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    except Exception as exc:  # noqa: BLE001
+        raise PropertyFailure(f"the backward raised {type(exc).__name__}: {exc}") from None
+    lam = 0.0 if ref.exponent_mass is None or ref.exponent_mass.size == 0 else float(ref.exponent_mass.max())
+    steps = case.dims["T"] + 1
+    values = {n: _np(v) for n, v in leaves.items()}
+    # the loss's sensitivity scale max_Y ‖g_Y ⊙ Y‖∞: divided by ‖X‖∞ it floors the scale of ∂L/∂X, whose
+    # rounding errors come from terms of that size even where the exact gradient cancels to 0
+    loss_scale = max((float(np.max(np.abs(want[n] * values[n]), initial=0.0)) for n in want), default=0.0)
+    worst = {}
+    for (name, leaf), g in zip(leaves.items(), grads):
+        got = np.zeros(leaf.shape) if g is None else _np(g)
+        w = want[name]
+        scale = max(float(np.max(np.abs(w), initial=0.0)),
+                    loss_scale / max(float(np.max(np.abs(values[name]), initial=0.0)), 1.0))
+        grad_fmt = "fp32" if name.startswith("initial_state") else dtype
+        allowed = C_GRAD * UNIT_ROUNDOFF[dtype] * (np.sqrt(steps) + lam) * scale + float(ulp(np.array(scale), grad_fmt))
+        err = float(np.max(np.abs(got - w), initial=0.0)) if np.all(np.isfinite(got)) else np.inf
+        worst[name] = err / allowed if allowed > 0 else (0.0 if err == 0 else np.inf)
+        if err > allowed:
+            raise PropertyFailure(f"gradient w.r.t. {name}: error {err:.3e} > allowed {allowed:.3e} "
+                                  f"(‖g‖∞ = {scale:.3e})", {"input": name, "error": err, "allowed": allowed})
+    return {"worst_normalized": max(worst.values(), default=0.0), "per_input": worst}
+
+
 PROPERTY_FUNCTIONS = {
     "forward": prop_forward, "final_state": prop_final_state, "state_passing": prop_state_passing,
     "varlen": prop_varlen, "causality": prop_causality, "chunk_size": prop_chunk_size,
     "no_mutation": prop_no_mutation, "nan_poison": prop_nan_poison, "determinism": prop_determinism,
     "contract": prop_contract, "finite": prop_finite, "negative_eigenvalues": prop_negative_eigenvalues,
+    "gradients": prop_gradients,
 }
 
 
@@ -431,10 +505,33 @@ def applicability(k: Kernel, prop: str) -> str | None:
                                      for o in fam.options) and any(i.name == "beta" for i in fam.inputs),
                                  f"family {fam.name!r} has no β-parameterized negative eigenvalue range"),
     }
-    if prop in ("gradients", "permutation"):
+    if prop == "permutation":
         return "not implemented yet in this version of the certifier"
+    if prop == "gradients" and not _has_backward(k):
+        return "the kernel's output does not require grad for inputs that do (no backward)"
     ok, why = needs.get(prop, (True, ""))
     return None if ok else why
+
+
+def _has_backward(k: Kernel) -> bool:
+    from lrnnspec.strategies import Case as _Case
+
+    fam = k.fam
+    dims = {"B": 1, "T": 2}
+    for d in {d for i in fam.inputs for d in i.dims} - {"B", "T", "T*n_h"}:
+        dims[d] = 1
+    from lrnnspec.spec.family import LOG_GATE
+
+    regimes = {i.name: ("random" if i.name in fam.unit_keys else "uniform" if i.name == "beta"
+                        else "typical" if i.domain_for({o.name: o.default for o in fam.options}) is LOG_GATE
+                        else "normal") for i in fam.inputs if not i.optional}
+    probe = _Case(k.family, dims, regimes, k.fixed_options(), 0)
+    try:
+        o, _ = k.call(probe, "fp32", inputs=probe.torch(torch.float32, k.device, requires_grad=True),
+                      initial_state=None, want_state=False)
+    except PropertyFailure:
+        return True  # let the property itself report the failure on drawn cases
+    return bool(o.requires_grad)
 
 
 def _strategy(k: Kernel, prop: str, chunk_size: int | None):

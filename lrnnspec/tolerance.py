@@ -43,6 +43,7 @@ import numpy as np
 C_BASE = 16.0
 C_MAG = 4.0
 C_EXP = 4.0
+C_GRAD = 64.0   # gradients, normwise per input (no emulated backward to take a baseline from)
 
 # unit roundoff u = 2^-p of each compute format (fp16/bf16 kernels accumulate in fp32)
 UNIT_ROUNDOFF = {"fp64": 2.0 ** -53, "fp32": 2.0 ** -24, "fp16": 2.0 ** -24, "bf16": 2.0 ** -24}

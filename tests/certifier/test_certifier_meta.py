@@ -1,7 +1,7 @@
 """The certifier certifies itself: every planted bug is rejected by the property that names it, and
 the correct chunk forms are accepted, under the ci example budget with a fixed seed.
 
-(Gradients and permutation are not yet checked by the certifier: bugs expecting them are xfail.)
+(Permutation equivariance is not yet checked by the certifier: a bug expecting it would be xfail.)
 """
 
 from __future__ import annotations
