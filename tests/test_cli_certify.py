@@ -57,3 +57,12 @@ def test_replay_of_a_clean_certificate_and_of_garbage(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["replay", str(bad)]) == 2
     assert "not a readable certificate" in capsys.readouterr().err
+
+
+def test_conformance_writes_the_matrix_and_certificates(tmp_path, capsys):
+    assert main(["conformance", "--family", "retention", "--examples", "2", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "conformance.md").read_text()
+    for form in ("recurrent_retention", "chunk_retention", "parallel_retention"):
+        assert f"`{form}`" in text
+    assert len(list((tmp_path / "certificates").glob("*.json"))) == 3
+    assert main(["conformance", "--family", "no_such_family", "--out", str(tmp_path)]) == 2
