@@ -83,7 +83,7 @@ def ut_core(q, k, v, beta, g, state, scale: float, size: int, every: int = 1):
     nc = k.shape[1] // size
     kc, vc = chunk_major(k, size), chunk_major(v, size)                       # [NC,NH,C,K], [NC,NH,C,V]
     bc = chunk_major(beta[..., None], size)[..., 0]                           # [NC,NH,C]
-    qc = chunk_major(q, size // n) * scale                                    # [NC,NH,C/n,K]
+    qc = chunk_major(q, size // n)                                            # [NC,NH,C/n,K]
     incl = causal_mask(size, k.device).to(k.dtype)                            # [C,C] 0/1
     kT = kc.transpose(-1, -2).contiguous()                                    # [NC,NH,K,C]
     kk, scores = kc @ kT, qc @ kT                                             # [..,C,C], [..,C/n,C]
@@ -96,7 +96,8 @@ def ut_core(q, k, v, beta, g, state, scale: float, size: int, every: int = 1):
         decay = torch.exp((G[..., :, None] - G[..., None, :]).clamp_max(0.0)) * incl
         A = kk * decay * bc[..., None]
         ke = kc * torch.exp(G)[..., None]
-    Tb = unit_lower_inverse(A) * bc[..., None, :]                             # (I + A)⁻¹ diag(β)
+    Tb = torch.linalg.solve_triangular(A, torch.diag_embed(bc), upper=False,
+                                       unitriangular=True)                 # (I + A)⁻¹ diag(β)
     U0, W = Tb @ vc, Tb @ ke                                                  # [..,C,V], [..,C,K]
     if g is None:
         ktT = kT
@@ -116,14 +117,16 @@ def ut_core(q, k, v, beta, g, state, scale: float, size: int, every: int = 1):
         U = torch.baddbmm(U0s[c], Ws[c], S, alpha=-1.0)                       # U₀ − W S
         writes.append(U)
         S = torch.baddbmm(S if g is None else S * decays[c], ktTs[c], U)
+    # the scale rides on baddbmm's beta and alpha (or on the [C, C] mask): no pass over Q for it
+    alpha = scale
     if g is None:
-        scores = scores * incl[n - 1::n]
+        scores, alpha = scores.mul_(incl[n - 1::n] * scale), 1.0
         q_in = qc
     else:
         scores = scores * decay[..., n - 1::n, :]
         q_in = qc * torch.exp(G[..., n - 1::n])[..., None]
     o = torch.baddbmm(q_in.flatten(0, 1) @ torch.stack(entering).flatten(0, 1), scores.flatten(0, 1),
-                      torch.stack(writes).flatten(0, 1)).unflatten(0, (nc, -1))   # (QKᵀ ⊙ Γ) U + Q̃ S₀
+                      torch.stack(writes).flatten(0, 1), beta=scale, alpha=alpha).unflatten(0, (nc, -1))   # (QKᵀ ⊙ Γ) U + Q̃ S₀
     return from_chunk_major(o, batch), S.reshape(state.shape)
 
 

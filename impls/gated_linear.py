@@ -8,6 +8,14 @@ Per chunk of C steps with entering state S₀ and chunk-local cumulative log gat
 Every exponent is ≤ 0 (G is non-increasing), so nothing overflows however strong the gates.
 ``scalar_gate_core``: g [N,T,H] (simple_gla, retention, Mamba-2 SSD, linear attention with no
 gate): the decay matrix e^{G_i − G_j} is [C, C] and intra-chunk scores are one matmul.
+Fast path (guarded, one host-side check): when every |G| < ``FACTORED_RANGE`` (e^{±G} then normal
+float32, the product exact to rounding), e^{G_i − G_j} = e^{G_i}·e^{−G_j}, so the scores are
+(q ⊙ e^{G})(k ⊙ e^{−G})ᵀ — the left factor is the q_in the inter-chunk term needs anyway — and
+the [C, C] decay matrix is never formed; otherwise it is formed exactly as e^{G_i − G_j + log scale}
+with −inf above the diagonal (every exponent ≤ log scale). In both paths the scale rides on an
+existing multiply (the [C, C] mask or decay, and ``baddbmm``'s alpha for q_in S₀), the inter-chunk
+term is added in place onto the intra-chunk product, and the chunk states come from
+:func:`.chunks.scan_scalar_states` (one autograd node).
 ``key_gate_core``: g [N,T,H,K] (GLA): e^{G_ik − G_jk} depends on the channel k. If every chunk's
 total decay is within float32's exponent range it factors as e^{G_ik}·e^{−G_jk} (one matmul, FLA's
 form); otherwise, within sub-chunks
@@ -23,26 +31,56 @@ import math
 
 import torch
 
-from .chunks import causal_mask, from_chunks, masked_exp, scan_chunk_states, to_chunks
+from .chunks import causal_mask, from_chunks, masked_exp, scan_chunk_states, scan_scalar_states, to_chunks
+
+
+def _tril_weights(size: int, scale: float, log: bool, like: torch.Tensor) -> torch.Tensor:
+    """[C, C]: ``scale`` on and below the diagonal, 0 above; with ``log``: log(scale) and −inf."""
+    mask = causal_mask(size, like.device)
+    if log:
+        return torch.full((size, size), math.log(scale), dtype=like.dtype, device=like.device).masked_fill_(
+            ~mask, -math.inf)
+    return mask.to(like.dtype).mul_(scale)
+
+
+def _needs_grad(*ts) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
 
 
 def scalar_gate_core(xs, state, p, size):
-    q, k, v = (to_chunks(xs[n], size) for n in ("q", "k", "v"))
-    q = q * p.scale
-    mask = causal_mask(size, q.device)
-    scores = q @ k.transpose(-1, -2)
-    if xs.get("g") is None:
-        intra = scores.masked_fill(~mask, 0.0) @ v
-        q_in, k_out, decay = q, k, None
+    q, k, v = (to_chunks(xs[n], size) for n in ("q", "k", "v"))          # [N,H,NC,C,·] contiguous
+    shape, dv = q.shape, v.shape[-1]
+    scale = float(p.scale)
+    q3, k3, v3 = (t.flatten(0, 2) for t in (q, k, v))                   # [N·H·NC, C, ·] views
+    g = xs.get("g")
+    last = None
+    if g is None:
+        # scale and causal mask in one multiply
+        scores = torch.bmm(q3, k3.transpose(-1, -2)).mul_(_tril_weights(size, scale, False, q))
+        q_in, k_out = q3, k3
     else:
-        G = to_chunks(xs["g"], size).cumsum(-1)                              # [N,H,NC,C]
-        intra = (scores * masked_exp(G[..., :, None] - G[..., None, :], mask)) @ v
-        last = G[..., -1:]
-        q_in = q * torch.exp(G)[..., None]
-        k_out = k * torch.exp(last - G)[..., None]
-        decay = torch.exp(last)[..., None]                                   # [N,H,NC,1,1]
-    entering, final = scan_chunk_states(state["S"], decay, k_out.transpose(-1, -2) @ v)
-    return from_chunks(intra.add_(q_in @ entering)), {"S": final}
+        G = to_chunks(g, size).cumsum(-1)                                    # [N,H,NC,C]
+        last = G[..., -1]                                                    # [N,H,NC]
+        q_in = (q * torch.exp(G)[..., None]).flatten(0, 2)
+        k_out = (k * torch.exp(last[..., None] - G)[..., None]).flatten(0, 2)
+        if G.numel() and float(G.detach().abs().max()) < FACTORED_RANGE:
+            # e^{G_i − G_j} = e^{G_i} · e^{−G_j}, both factors normal floats: one matmul on q_in
+            k_neg = (k * torch.exp(-G)[..., None]).flatten(0, 2)
+            scores = torch.bmm(q_in, k_neg.transpose(-1, -2)).mul_(_tril_weights(size, scale, False, q))
+        else:
+            # exact: e^{G_i − G_j + log scale}, −inf (→ 0) above the diagonal, exponents ≤ log scale
+            log = scale > 0 and math.isfinite(scale)
+            diff = (G[..., :, None] - G[..., None, :]).flatten(0, 2)
+            decay = diff.add_(_tril_weights(size, scale if log else 1.0, True, q)).exp_()
+            scores = torch.bmm(q3, k3.transpose(-1, -2))
+            scores = scores * decay if _needs_grad(scores, decay) else scores.mul_(decay)
+            if not log:
+                scores = scores * scale
+    update = torch.bmm(k_out.transpose(-1, -2), v3).view(*shape[:3], shape[-1], dv)
+    entering, final = scan_scalar_states(state["S"], last, update)
+    # in place on the fresh bmm output (bmm's backward keeps its inputs, not its output)
+    o = torch.bmm(scores, v3).baddbmm_(q_in, entering.flatten(0, 2), alpha=scale)
+    return from_chunks(o.view(*shape[:-1], dv)), {"S": final}
 
 
 def sub_chunk(size: int) -> int:

@@ -159,6 +159,8 @@ def reference(case: Case, dtype: str) -> Reference:
     abs_state = None if case.state is None else {n: (v if n == "m" else np.abs(v)) for n, v in case.state.items()}
     mag = evaluate(case.family, absx, engine="fp64", initial_state=abs_state, **kw)
     mag_out, mag_state = np.abs(mag.output), {n: np.abs(v) for n, v in _as_dict(mag.final_state, case).items()}
+    if case.options.get("normalize"):
+        mag_out = np.maximum(mag_out, _normalized_shadow(case, absx, abs_state, ref.output, kw))
     if "beta" in absx and abs_state is not None:
         # delta families: the contractive transitions (‖I − βkkᵀ‖ ≤ 1) can cancel the initial state
         # down to nothing while a chunked kernel still carries |S₀|-sized terms: add |S₀|ᵀ|q| (β = 0)
@@ -167,6 +169,25 @@ def reference(case: Case, dtype: str) -> Reference:
         mag_out = np.maximum(mag_out, np.abs(still.output))
     return Reference(ref.output, _as_dict(ref.final_state, case), emu.output, _as_dict(emu.final_state, case),
                      mag_out, mag_state, exponent_mass(case, ref.output.ndim))
+
+
+def _normalized_shadow(case: Case, absx: dict, abs_state, output: np.ndarray, kw: dict) -> np.ndarray:
+    """Linear attention with its normalizer, o = n / d: the quotient's error is (δn + |o|·δd) / |d|,
+    δn, δd of the size of Σ|terms| of n and d. Both sums come from the spec itself (normalize=False;
+    d is the read-out of a value column of ones)."""
+    plain = dict(kw, normalize=False)
+    state = None if abs_state is None else {"S": abs_state["S"]}
+    signed_state = None if case.state is None else {"S": case.state["S"]}
+    num_abs = np.abs(evaluate(case.family, absx, engine="fp64", initial_state=state, **plain).output)
+    ones = {**absx, "v": np.ones(absx["v"].shape[:-1] + (1,))}
+    z_abs = None if abs_state is None else {"S": abs_state["z"][..., None]}
+    den_abs = np.abs(evaluate(case.family, ones, engine="fp64", initial_state=z_abs, **plain).output)
+    signed = {**case.arrays, "v": np.ones(case.arrays["v"].shape[:-1] + (1,))}
+    z = None if signed_state is None else {"S": case.state["z"][..., None]}
+    den = np.abs(evaluate(case.family, signed, engine="fp64", initial_state=z, **plain).output
+                 + case.options.get("normalize_eps", 1e-10))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num((num_abs + np.abs(output) * den_abs) / den, nan=0.0, posinf=np.finfo(float).max)
 
 
 def exponent_mass(case: Case, out_ndim: int) -> np.ndarray | None:

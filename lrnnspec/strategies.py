@@ -18,7 +18,8 @@ structure alone (:meth:`Case.to_json` / :func:`case_from_json`).
 
 Regimes (DESIGN.md §5):
 * real inputs: ``normal`` N(0,1), ``same_sign`` |N(0,1)| (no cancellation, error grows with
-  memory), ``large`` 100·N(0,1) (exp overflows without a stabilizer), ``dyadic`` multiples of
+  memory), ``large`` 30·N(0,1) for vectors, 100·N(0,1) for per-head scalars such as gate
+  preactivations (exp overflows without a stabilizer), ``dyadic`` multiples of
   1/4 in [−2, 2] (with dyadic gates and
   β, every operation of a linear recurrence is exact in fp32 for short sequences: bitwise tier);
 * log gates: ``none`` (exactly 0), ``weak`` logσ(N(4,1)), ``typical`` logσ(N(2,1)),
@@ -133,11 +134,11 @@ def case_from_json(d: dict) -> Case:
 
 
 # --- values ----------------------------------------------------------------------------------------
-def _real(rng, regime, shape):
+def _real(rng, regime, shape, large: float = 30.0):
     if regime == "same_sign":
         return np.abs(rng.standard_normal(shape))
     if regime == "large":
-        return 100.0 * rng.standard_normal(shape)
+        return large * rng.standard_normal(shape)
     if regime == "dyadic":
         return rng.integers(-8, 9, shape) / 4.0
     return rng.standard_normal(shape)
@@ -226,7 +227,9 @@ def _bounded(rng, inp, dom, regime, shape):
     if dom.lo == -math.inf and dom.hi == math.inf:
         if inp.name.endswith("_bias"):
             return rng.uniform(0.0, 0.5, shape) if regime != "dyadic" else rng.integers(0, 3, shape) / 4.0
-        return _real(rng, regime, shape)
+        # per-head scalars (gate preactivations) go to 100·N: exp overflows unless stabilized
+        vector = inp.dims[-1] in ("K", "V", "D", "NS")
+        return _real(rng, regime, shape, 30.0 if vector else 100.0)
     if dom.lo == -math.inf and dom.hi == 0.0:  # rates A ≤ 0
         return -rng.uniform(0.05, 2.0, shape) if regime != "dyadic" else -rng.integers(0, 5, shape) / 4.0
     if dom.lo == 0.0 and dom.hi == math.inf:  # step sizes Δ ≥ 0
