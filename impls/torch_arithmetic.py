@@ -51,5 +51,10 @@ class TorchArithmetic(Arithmetic):
     def sum(self, a, axis):
         return torch.sum(a, dim=axis)
 
+    def sigmoid(self, x):
+        # the same function as the spec's 1 / (1 + exp(−x)), whose autograd gives inf/inf = NaN in
+        # float32 once exp(−x) overflows (x < −88)
+        return torch.sigmoid(x)
+
     def softplus(self, x):
         return torch.clamp_min(x, 0.0) + torch.log1p(torch.exp(-torch.abs(x)))

@@ -167,6 +167,7 @@ def reference(case: Case, dtype: str) -> Reference:
         still = evaluate(case.family, absx | {"beta": np.zeros_like(absx["beta"])}, engine="fp64",
                          initial_state=abs_state, **kw)
         mag_out = np.maximum(mag_out, np.abs(still.output))
+        mag_state = {n: np.maximum(v, np.abs(abs_state[n])) for n, v in mag_state.items()}
     return Reference(ref.output, _as_dict(ref.final_state, case), emu.output, _as_dict(emu.final_state, case),
                      mag_out, mag_state, exponent_mass(case, ref.output.ndim))
 
