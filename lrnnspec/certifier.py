@@ -41,10 +41,6 @@ class PropertyFailure(Exception):
         self.detail = detail or {}
 
 
-class NotApplicable(Exception):
-    """The property does not apply to this kernel (raised before any example runs)."""
-
-
 @dataclass
 class Verdict:
     property: str
