@@ -32,9 +32,11 @@ from typing import Any
 
 import torch
 
-from lrnnspec.spec.errors import ShapeError, SpecError
+from lrnnspec.spec.errors import SpecError
 from lrnnspec.spec.family import Family, get_family
-from lrnnspec.spec.prepare import _bind, _check_cu_seqlens, _check_options, active_state, collect_inputs
+from lrnnspec.spec.prepare import (
+    _bind, _check_cu_seqlens, _check_options, active_state, collect_inputs, collect_state,
+)
 
 from .torch_arithmetic import TorchArithmetic
 
@@ -126,40 +128,18 @@ def bind(family: str, inputs: Mapping[str, Any], *, value_input: str, initial_st
 
 
 def _initial_state(fam, initial_state, opts, dims, n, dtype, device) -> dict[str, torch.Tensor]:
-    comps = active_state(fam, opts)
-    sizes = {**dims, "N": n}
-    shapes = {c.name: tuple(sizes[d] for d in c.dims) for c in comps}
-    if initial_state is None:
-        return {name: torch.zeros(shape, dtype=dtype, device=device) for name, shape in shapes.items()}
-    if isinstance(initial_state, Mapping):
-        given = dict(initial_state)
-    elif isinstance(initial_state, (tuple, list)):
-        if len(initial_state) != len(comps):
-            raise ShapeError("initial_state", f"expected {len(comps)} components {list(shapes)}, "
-                                              f"got {len(initial_state)}")
-        given = dict(zip(shapes, initial_state))
-    else:
-        if len(comps) != 1:
-            raise ShapeError("initial_state", f"family {fam.name!r} has a state of {len(comps)} components "
-                                              f"{list(shapes)}: pass a tuple")
-        given = {comps[0].name: initial_state}
-    extra = set(given) - set(shapes)
-    if extra:
-        raise ShapeError("initial_state", f"unknown components {sorted(extra)}; expected {list(shapes)}")
-    out = {}
-    for name, shape in shapes.items():
-        value = given.get(name)
-        if value is None:
-            raise ShapeError("initial_state", f"component {name!r} missing (expected shape {shape})")
-        _check_tensor(f"initial_state[{name!r}]", value)
-        if tuple(value.shape) != shape:
-            dims_txt = ",".join(next(c.dims for c in comps if c.name == name))
-            raise ShapeError("initial_state", f"component {name!r} must have shape [{dims_txt}] = {shape} "
-                                              f"(N = {n} sequences), got {tuple(value.shape)}")
+    def convert(label, value):
+        _check_tensor(label, value)
         if value.device != device:
             raise SpecError("initial_state", f"must be on the inputs' device {device}, got {value.device}")
-        out[name] = value.to(dtype)
-    return out
+        return value.to(dtype)
+
+    state = collect_state(fam, initial_state, opts, dims, n, convert)
+    if state is None:
+        sizes = {**dims, "N": n}
+        return {c.name: torch.zeros(tuple(sizes[d] for d in c.dims), dtype=dtype, device=device)
+                for c in active_state(fam, opts)}
+    return state
 
 
 # --- varlen packing and padding -------------------------------------------------------------------

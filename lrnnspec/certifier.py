@@ -298,14 +298,18 @@ def prop_state_passing(k: Kernel, case: Case, dtype: str) -> dict:
     return worst
 
 
-def prop_varlen(k: Kernel, case: Case, dtype: str) -> dict:
-    """Packed sequences equal the same sequences run one by one (and the spec)."""
-    o, state = k.call(case, dtype, want_state=k.caps.final_state)
+def _check_run(o, state, case: Case, dtype: str) -> dict:
+    """Output and, when returned, final state of one call against the spec."""
     ref = reference(case, dtype)
     worst = _check_output(o, ref, dtype)
     if state is not None:
         _check_state(state, ref, dtype, case.dims["T"])
     return worst
+
+
+def prop_varlen(k: Kernel, case: Case, dtype: str) -> dict:
+    """Packed sequences equal the same sequences run one by one (and the spec)."""
+    return _check_run(*k.call(case, dtype, want_state=k.caps.final_state), case, dtype)
 
 
 def prop_causality(k: Kernel, case: Case, dtype: str) -> dict:
@@ -374,11 +378,7 @@ def nan_poisoned_allocations():
 def prop_nan_poison(k: Kernel, case: Case, dtype: str) -> dict:
     with nan_poisoned_allocations():
         o, state = k.call(case, dtype)
-    ref = reference(case, dtype)
-    worst = _check_output(o, ref, dtype)
-    if state is not None:
-        _check_state(state, ref, dtype, case.dims["T"])
-    return worst
+    return _check_run(o, state, case, dtype)
 
 
 def prop_determinism(k: Kernel, case: Case, dtype: str) -> dict:

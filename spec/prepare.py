@@ -202,12 +202,16 @@ def _exact_state(value) -> np.ndarray | None:
     return value
 
 
-def _initial_state(fam: Family, initial_state, options, dims, n: int) -> dict[str, np.ndarray]:
+def collect_state(fam: Family, initial_state, options, dims, n: int, convert) -> dict[str, Any] | None:
+    """Check ``initial_state`` (an array for a one-part state, a dict or a tuple of parts, or None)
+    against ``fam``'s active state components for ``n`` sequences: no unknown or missing component,
+    each of its declared shape. Returns ``convert(label, value)`` per component, or None when no
+    initial state was given."""
     comps = active_state(fam, options)
     sizes = {**dims, "N": n}
     shapes = {c.name: tuple(sizes[d] for d in c.dims) for c in comps}
     if initial_state is None:
-        return {name: np.zeros(shape) for name, shape in shapes.items()}
+        return None
     if isinstance(initial_state, Mapping):
         given = dict(initial_state)
         extra = set(given) - set(shapes)
@@ -227,17 +231,27 @@ def _initial_state(fam: Family, initial_state, options, dims, n: int) -> dict[st
     for name, shape in shapes.items():
         if name not in given or given[name] is None:
             raise ShapeError("initial_state", f"component {name!r} missing (expected shape {shape})")
-        arr = _exact_state(given[name])
-        if arr is None:
-            arr, _ = as_float_array(f"initial_state[{name!r}]", given[name])
-        if arr.shape != shape:
+        value = convert(f"initial_state[{name!r}]", given[name])
+        if tuple(value.shape) != shape:
             dims_txt = ",".join(next(c.dims for c in comps if c.name == name))
             raise ShapeError("initial_state", f"component {name!r} must have shape [{dims_txt}] = {shape} "
-                                              f"(N = {n} sequences), got {tuple(arr.shape)}")
+                                              f"(N = {n} sequences), got {tuple(value.shape)}")
+        out[name] = value
+    return out
+
+
+def _initial_state(fam: Family, initial_state, options, dims, n: int) -> dict[str, np.ndarray]:
+    def convert(label, value):
+        arr = _exact_state(value)
+        return as_float_array(label, value)[0] if arr is None else arr
+
+    state = collect_state(fam, initial_state, options, dims, n, convert)
+    if state is None:
+        return {c.name: np.zeros(tuple({**dims, "N": n}[d] for d in c.dims)) for c in active_state(fam, options)}
+    for arr in state.values():
         if arr.dtype != object:
             _check_finite("initial_state", arr)
-        out[name] = arr
-    return out
+    return state
 
 
 def prepare(family: "str | Family", inputs: Mapping[str, Any], *, initial_state=None, cu_seqlens=None,
