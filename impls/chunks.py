@@ -95,3 +95,23 @@ def scan_scalar_states(initial: torch.Tensor, last: torch.Tensor | None, update:
         return update.new_empty(update.shape), initial
     a = None if last is None else torch.exp(last)
     return _ScalarScan.apply(initial, a, update)
+
+
+class _OverflowSafeExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return torch.where(grad == 0, grad, grad * y)
+
+
+def overflow_safe_exp(x: torch.Tensor) -> torch.Tensor:
+    """exp(x) whose backward gives 0, not 0·inf = NaN, where an overflowed e^x meets a zero
+    cotangent. mLSTM's max(|nᵀq|, e^{−m}) overflows to inf in float32 once m < −88; the read-out
+    divides by it, so the cotangent reaching e^{−m} is −h/den ≈ 0 and the true product is ≈ 0."""
+    return _OverflowSafeExp.apply(x)

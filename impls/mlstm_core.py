@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import torch
 
-from .chunks import causal_mask, from_chunks, masked_exp, to_chunks
+from .chunks import causal_mask, from_chunks, masked_exp, overflow_safe_exp, to_chunks
 
 I_PAD = -1e30          # input-gate preactivation of padded steps (finite in float32 and float64)
 
@@ -106,5 +106,5 @@ def mlstm_core(xs, state, p, size):
     S = (q @ k.transpose(-1, -2)) * masked_exp(logits - m_t[..., None], mask)
     num = S @ v + g[..., None] * (q @ C0)                                   # [N,H,NC,L,V]
     nq = S.sum(-1) + g * (q @ n0[..., None])[..., 0]                        # [N,H,NC,L]
-    den = torch.maximum(nq.abs(), torch.exp(-m_t)) + p.eps
+    den = torch.maximum(nq.abs(), overflow_safe_exp(-m_t)) + p.eps
     return from_chunks(num / den[..., None]), {"C": C, "n": n, "m": m}

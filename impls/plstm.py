@@ -85,6 +85,8 @@ def recurrent(graph: Graph, q, k, v, S, T, M, D=None, scale=None, return_states:
     if not return_states:
         return out
     zero = q.new_zeros(q.shape[0], q.shape[2], q.shape[3], v.shape[3])
+    if not edge:                                   # a graph without edges (chain(1), a 1×1 grid)
+        return out, zero[:, None].narrow(1, 0, 0)
     return out, torch.stack([zero if c is None else c for c in edge], dim=1)
 
 
@@ -367,3 +369,10 @@ def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_dow
     out = out[..., inv, :].reshape(B, H, by, bx, c, c, Vd).permute(0, 2, 4, 3, 5, 1, 6).reshape(B, Y, X, H, Vd)
     out = _flip(out[:, :h, :w], direction)
     return out + _direct(qs, k, v, D)
+
+
+# the registry's view (lrnnspec.impls.registry): each form and the certifier convention it is called with
+FORMS = {"recurrent": recurrent, "parallel_dag": parallel_dag, "parallel_1d": parallel_1d, "chunked_1d": chunked_1d,
+         "parallel_2d": parallel_2d, "chunked_2d": chunked_2d}
+CONVENTIONS = {"recurrent": "native", "parallel_dag": "native", "parallel_1d": "chain", "chunked_1d": "chain",
+               "parallel_2d": "grid", "chunked_2d": "grid"}

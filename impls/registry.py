@@ -1,30 +1,48 @@
-"""Every built-in implementation: (family, form, function, calling convention).
+"""Every built-in implementation: (family, form, function, calling convention, precision contracts).
 
 Generic tests, ``lrnnspec conformance`` and the benchmarks iterate over :func:`implementations`,
-the way PyTorch's OpInfo database drives its tests. A family module lists its forms in ``FORMS``
-and its calling convention in ``CONVENTION`` (default ``"fla"``).
+the way PyTorch's OpInfo database drives its tests. A module lists its forms in ``FORMS``, its
+calling convention in ``CONVENTION`` (default ``"fla"``; per form: ``CONVENTIONS``) and, where it
+rounds differently from the
+default contract of a dtype (:data:`lrnnspec.tolerance.CONTRACTS`), its declared precision
+contracts in ``CONTRACTS`` (dtype → spec contract).
+
+Two backends: ``torch`` (:mod:`lrnnspec.impls`, every family) and ``triton``
+(:mod:`lrnnspec.kernels`, the delta and gated families; on a machine without a GPU they run in
+Triton's interpreter, slowly — :func:`implementations` lists them only when asked).
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-# impls module → spec family
+# module → spec family, per backend
 MODULES = {
-    "linear_attention": "linear_attention",
-    "retention": "retention",
-    "simple_gla": "simple_gla",
-    "gla": "gla",
-    "mamba2": "mamba2",
-    "mlstm": "mlstm",
-    "mamba": "mamba",
-    "delta_rule": "delta_rule",
-    "gated_delta_rule": "gated_delta_rule",
-    "delta_product": "delta_product",
-    "dplr": "dplr",
+    "torch": {
+        "lrnnspec.impls.linear_attention": "linear_attention",
+        "lrnnspec.impls.retention": "retention",
+        "lrnnspec.impls.simple_gla": "simple_gla",
+        "lrnnspec.impls.gla": "gla",
+        "lrnnspec.impls.mamba2": "mamba2",
+        "lrnnspec.impls.mlstm": "mlstm",
+        "lrnnspec.impls.mamba": "mamba",
+        "lrnnspec.impls.delta_rule": "delta_rule",
+        "lrnnspec.impls.gated_delta_rule": "gated_delta_rule",
+        "lrnnspec.impls.delta_product": "delta_product",
+        "lrnnspec.impls.dplr": "dplr",
+        "lrnnspec.impls.plstm": "plstm",
+    },
+    "triton": {
+        "lrnnspec.kernels.simple_gla": "simple_gla",
+        "lrnnspec.kernels.gla": "gla",
+        "lrnnspec.kernels.delta_rule": "delta_rule",
+        "lrnnspec.kernels.gated_delta_rule": "gated_delta_rule",
+        "lrnnspec.kernels.delta_product": "delta_product",
+    },
 }
+BACKENDS = tuple(MODULES)
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,8 @@ class Implementation:
     form: str
     fn: Callable
     convention: str
+    backend: str = "torch"
+    contracts: dict[str, str] = field(default_factory=dict)
 
     @property
     def target(self) -> str:
@@ -41,17 +61,27 @@ class Implementation:
 
     @property
     def id(self) -> str:
-        return f"{self.family}-{self.form}"
+        return f"{self.family}-{self.form}" if self.backend == "torch" else f"{self.family}-{self.backend}-{self.form}"
 
 
-def implementations(family: str | None = None, form: str | None = None) -> list[Implementation]:
+def implementations(family: str | None = None, form: str | None = None, backends: tuple[str, ...] = ("torch",),
+                    kinds: tuple[str, ...] = ("sequence",)) -> list[Implementation]:
+    """The implementations of ``backends`` for families of ``kinds`` (``"sequence"``, ``"dag"``),
+    optionally only ``family`` / ``form``."""
+    from lrnnspec.spec import get_family
+
     out = []
-    for module_name, fam in MODULES.items():
-        if family is not None and fam != family:
-            continue
-        module = importlib.import_module(f"lrnnspec.impls.{module_name}")
-        convention = getattr(module, "CONVENTION", "fla")
-        for form_name, fn in module.FORMS.items():
-            if form is None or form == form_name:
-                out.append(Implementation(fam, form_name, fn, convention))
+    for backend in backends:
+        if backend not in MODULES:
+            raise ValueError(f"backends: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+        for module_name, fam in MODULES[backend].items():
+            if (family is not None and fam != family) or get_family(fam).kind not in kinds:
+                continue
+            module = importlib.import_module(module_name)
+            conventions = getattr(module, "CONVENTIONS", {})
+            contracts = dict(getattr(module, "CONTRACTS", {}))
+            for form_name, fn in module.FORMS.items():
+                if form is None or form == form_name:
+                    convention = conventions.get(form_name, getattr(module, "CONVENTION", "fla"))
+                    out.append(Implementation(fam, form_name, fn, convention, backend, contracts))
     return out

@@ -11,6 +11,8 @@ import torch
 
 from lrnnspec.spec.arithmetic import Arithmetic
 
+from .chunks import overflow_safe_exp
+
 
 class TorchArithmetic(Arithmetic):
     name = "torch"
@@ -34,7 +36,7 @@ class TorchArithmetic(Arithmetic):
         return torch.empty(shape, dtype=self.dtype, device=self.device)
 
     def exp(self, a):
-        return torch.exp(a)
+        return overflow_safe_exp(a)
 
     def log1p(self, a):
         return torch.log1p(a)

@@ -6,3 +6,5 @@ Subpackages: :mod:`lrnnspec.spec` (reference semantics and engines), :mod:`lrnns
 
 __version__ = "0.1.0"
 SPEC_VERSION = "0.1"
+# Hypothesis examples per profile: per test in lrnnspec's profiles, per property in the certifier
+PROFILE_EXAMPLES = {"dev": 10, "ci": 25, "certify": 200}

@@ -23,6 +23,7 @@ from lrnnspec import SPEC_VERSION, __version__, tolerance
 from lrnnspec.certifier import PROFILE_EXAMPLES, PROPERTIES, TORCH_DTYPES, Kernel, Verdict, run_property
 from lrnnspec.conventions import check_convention
 from lrnnspec.spec import get_family
+from lrnnspec.spec.contract import PrecisionContract
 from lrnnspec.spec.errors import SpecError
 
 CERTIFICATE_VERSION = 1
@@ -42,6 +43,7 @@ class Certificate:
     profile: str
     seed: int
     max_examples: int
+    graphs: dict | None = None       # DAG families: the layouts, directions and sizes covered
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: float = 0.0
     version: int = CERTIFICATE_VERSION
@@ -63,7 +65,8 @@ class Certificate:
                  f"- source sha256: `{self.kernel['sha256']}`",
                  f"- environment: {', '.join(f'{k} {v}' for k, v in self.environment.items())}",
                  f"- contracts: {', '.join(f'{k}: `{v}`' for k, v in self.contracts.items())}",
-                 f"- tolerance: {', '.join(f'{k} = {v}' for k, v in self.tolerance.items())}", "",
+                 f"- tolerance: {', '.join(f'{k} = {v}' for k, v in self.tolerance.items())}",
+                 *([f"- graphs: {_graphs_line(self.graphs)}"] if self.graphs else []), "",
                  "| property | dtype | verdict | examples | worst normalized error | note |",
                  "|---|---|---|---:|---:|---|"]
         for v in self.verdicts:
@@ -78,6 +81,18 @@ class Certificate:
                 lines += [f"- **{v.property} [{v.dtype}]**: {v.counterexample['message']}",
                           f"  - case: `{v.counterexample['description']}`"]
         return "\n".join(lines) + "\n"
+
+
+def _graphs_line(g: dict) -> str:
+    parts = [f"{g['convention']} convention", "layouts " + ", ".join(g["layouts"])]
+    if g.get("grid_directions"):
+        parts.append("grid covers " + ", ".join(g["grid_directions"]))
+    if g.get("chain_directions"):
+        parts.append("chains " + ", ".join(g["chain_directions"]))
+    parts.append(f"≤ {g['max_nodes']} nodes")
+    if g.get("chunks"):
+        parts.append("chunks " + ", ".join(map(str, g["chunks"])))
+    return "; ".join(parts)
 
 
 def kernel_identity(fn: Callable, target: str | None = None) -> dict:
@@ -103,12 +118,23 @@ def environment() -> dict:
 def certify(fn: Callable, family: str, convention: str = "fla", dtypes=("fp32",), device: str = "cpu",
             max_examples: int | None = None, seed: int = 0, profile: str = "ci", properties=None,
             timeout: float = 60.0, out: str | Path | None = None, target: str | None = None,
-            progress: Callable[[str], None] | None = None) -> Certificate:
-    """Certify ``fn`` as an implementation of ``family`` (see the module docstring)."""
-    if get_family(family).kind != "sequence":
-        raise SpecError("family", f"{family!r} is a {get_family(family).kind} family; certification covers "
-                                  f"sequence families only for now")
-    check_convention(convention)
+            progress: Callable[[str], None] | None = None, contracts: dict[str, str] | None = None) -> Certificate:
+    """Certify ``fn`` as an implementation of ``family`` (see the module docstring).
+
+    ``contracts``: the precision contract the kernel declares per dtype (``{"fp32": "tf32"}``: dot
+    operands rounded to TF32), a spec contract preset or ``slot=format,...``; the spec's
+    ``emulate`` engine under it is the baseline of the tolerance. Default per dtype:
+    :data:`lrnnspec.tolerance.CONTRACTS` (inputs and outputs in the dtype, fp32 inside)."""
+    dag = get_family(family).kind == "dag"
+    if dag:
+        from lrnnspec.dag_certifier import DAG_PROPERTIES, DagKernel, run_dag_property
+
+        known, run = DAG_PROPERTIES, run_dag_property
+        # "fla", the default, means "not given" for a DAG kernel: the convention comes from the signature
+        dag_convention = None if convention == "fla" else convention
+    else:
+        check_convention(convention)
+        known, run = PROPERTIES, run_property
     if not callable(fn):
         raise SpecError("fn", f"must be callable, got {type(fn).__name__}")
     dtypes = [dtypes] if isinstance(dtypes, str) else list(dtypes)
@@ -120,15 +146,25 @@ def certify(fn: Callable, family: str, convention: str = "fla", dtypes=("fp32",)
     n = max_examples if max_examples is not None else PROFILE_EXAMPLES[profile]
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SpecError("max_examples", f"must be a positive integer, got {n!r}")
-    props = list(properties or PROPERTIES)
+    props = list(properties or known)
     for p in props:
-        if p not in PROPERTIES:
-            raise SpecError("properties", f"unknown property {p!r}; known: {', '.join(PROPERTIES)}")
-    kernel = Kernel(fn, family, convention, device, timeout)
-    cert = Certificate(kernel_identity(fn, target), family, convention, dtypes, device, environment(), SPEC_VERSION,
-                       {d: tolerance.CONTRACTS[d] for d in dtypes},
-                       {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP},
-                       profile, seed, n)
+        if p not in known:
+            raise SpecError("properties", f"unknown property {p!r}; known: {', '.join(known)}")
+    for d, contract in (contracts or {}).items():
+        if d not in TORCH_DTYPES:
+            raise SpecError("contracts", f"keys must be dtypes ({', '.join(TORCH_DTYPES)}), got {d!r}")
+        try:
+            PrecisionContract.parse(contract)
+        except SpecError as exc:
+            raise SpecError("contracts", f"{d}: {exc}") from None
+    kernel = (DagKernel(fn, family, dag_convention, device, timeout, contracts) if dag
+              else Kernel(fn, family, convention, device, timeout, contracts))
+    cert = Certificate(kernel_identity(fn, target), family, kernel.convention, dtypes, device, environment(),
+                       SPEC_VERSION,
+                       {d: kernel.contracts[d] for d in dtypes},
+                       {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP,
+                        "C_GRAD": tolerance.C_GRAD, "C_SENS": tolerance.C_SENS},
+                       profile, seed, n, graphs=kernel.coverage() if dag else None)
     log = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -136,7 +172,7 @@ def certify(fn: Callable, family: str, convention: str = "fla", dtypes=("fp32",)
     start = time.perf_counter()
     for dtype in dtypes:
         for prop in props:
-            verdict = run_property(kernel, prop, dtype, max_examples=n, seed=seed, progress=progress)
+            verdict = run(kernel, prop, dtype, max_examples=n, seed=seed, progress=progress)
             cert.verdicts.append(verdict)
             if log is not None:
                 with log.open("a") as fh:

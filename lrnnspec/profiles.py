@@ -2,7 +2,8 @@
 
 ``dev``     quick local runs (10 examples, random);
 ``ci``      derandomized, no example database, 25 examples — reproducible in CI;
-``certify`` thorough (500 examples), failures printed with a reproduction blob.
+``certify`` thorough (200 examples), failures printed with a reproduction blob.
+The same counts are the certifier's examples per property (:data:`EXAMPLES`).
 Select with ``settings.load_profile(name)`` or the ``LRNNSPEC_PROFILE`` environment variable
 (read by :func:`load_profile_from_env`).
 """
@@ -13,12 +14,15 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-PROFILES = ("dev", "ci", "certify")
+from lrnnspec import PROFILE_EXAMPLES as EXAMPLES
+
+PROFILES = tuple(EXAMPLES)
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-settings.register_profile("dev", max_examples=10, **_common)
-settings.register_profile("ci", max_examples=25, derandomize=True, database=None, print_blob=True, **_common)
-settings.register_profile("certify", max_examples=500, print_blob=True, **_common)
+settings.register_profile("dev", max_examples=EXAMPLES["dev"], **_common)
+settings.register_profile("ci", max_examples=EXAMPLES["ci"], derandomize=True, database=None, print_blob=True,
+                          **_common)
+settings.register_profile("certify", max_examples=EXAMPLES["certify"], print_blob=True, **_common)
 
 
 def load_profile_from_env(default: str = "ci") -> str:

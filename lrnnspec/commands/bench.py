@@ -1,4 +1,8 @@
-"""``lrnnspec bench``: run the benchmark suite (pytest-benchmark) and write reports/bench.md."""
+"""``lrnnspec bench``: run the benchmark suite (pytest-benchmark) and write reports/bench.md.
+
+``--device cuda`` runs the GPU suite (:mod:`lrnnspec.bench_gpu_suite`) instead and writes
+reports/bench-gpu.md + bench-gpu.json (:mod:`lrnnspec.bench_gpu_report`); it needs a CUDA device.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from pathlib import Path
 
 
 def _bench(args) -> int:
+    if getattr(args, "device", "cpu") == "cuda":
+        return _bench_cuda(args)
     try:
         import pytest
         import pytest_benchmark  # noqa: F401
@@ -38,9 +44,83 @@ def _bench(args) -> int:
     return 0
 
 
+class _Outcomes:
+    """pytest plugin: why a benchmark has no measurement (name → "skipped: …" / "failed: …")."""
+
+    def __init__(self):
+        self.outcomes: dict[str, str] = {}
+
+    def pytest_runtest_logreport(self, report):
+        name = report.nodeid.split("::")[-1]
+        if report.skipped:
+            longrepr = report.longrepr
+            reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            self.outcomes[name] = "skipped: " + reason.removeprefix("Skipped: ")
+        elif report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)
+            self.outcomes.setdefault(name, f"failed ({report.when}): " + message.splitlines()[0][:200])
+
+
+def _bench_cuda(args) -> int:
+    import torch
+
+    if not torch.cuda.is_available():
+        print(f"lrnnspec: error: --device cuda: no CUDA device is available (torch.cuda.is_available() is False; "
+              f"torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}); run on a machine with an "
+              f"NVIDIA GPU, or use --device cpu", file=sys.stderr)
+        return 2
+    try:
+        import pytest
+        import pytest_benchmark  # noqa: F401
+    except ImportError:
+        print("lrnnspec: error: --device cuda: lrnnspec bench needs pytest and pytest-benchmark "
+              "(pip install 'lrnnspec[test]')", file=sys.stderr)
+        return 2
+    import lrnnspec.bench_gpu_suite as suite
+    from lrnnspec.bench_gpu_report import render_summary, summarize
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recorder = _Outcomes()
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "bench-gpu.json"
+        argv = [suite.__file__, "-q", "-p", "no:cacheprovider", "-o", "python_files=bench_gpu_suite.py",
+                "--benchmark-json", str(raw), "--benchmark-only"]
+        if args.k:
+            argv += ["-k", args.k]
+        code = int(pytest.main(argv, plugins=[recorder]))
+        if raw.exists():
+            data = json.loads(raw.read_text())
+        elif recorder.outcomes:          # every benchmark skipped or failed: report why
+            data = {"benchmarks": []}
+        else:
+            print(f"lrnnspec: error: the GPU benchmark run failed (pytest exit code {code})", file=sys.stderr)
+            return 1
+    data["outcomes"] = recorder.outcomes
+    summary = summarize(data)
+    (out / "bench-gpu.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    (out / "bench-gpu.md").write_text(render_summary(summary))
+    print(f"wrote {out / 'bench-gpu.md'} and {out / 'bench-gpu.json'}")
+    if not data["benchmarks"]:
+        print(f"lrnnspec: error: no GPU benchmark produced a measurement (pytest exit code {code}); the report says "
+              f"why for each", file=sys.stderr)
+        return 1
+    if code not in (0, 5):
+        failed = sorted(n for n, o in recorder.outcomes.items() if o.startswith("failed"))
+        print(f"lrnnspec: error: {len(failed)} GPU benchmark(s) failed (pytest exit code {code}); the report marks "
+              f"them: {', '.join(failed) or 'see the pytest output'}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark the PyTorch forms against each other and fla-core; "
-                                     "writes bench.md + bench.json")
-    p.add_argument("--out", default="reports", help="directory for bench.md and bench.json (default reports/)")
+                                     "writes bench.md + bench.json (--device cuda: the GPU kernels, bench-gpu.md)")
+    p.add_argument("--out", default="reports", help="directory for bench.md + bench.json (with --device cuda: "
+                                                    "bench-gpu.md + bench-gpu.json; default reports/)")
     p.add_argument("-k", default=None, help="pytest -k expression selecting benchmarks (e.g. 'simple_gla')")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cpu (default): the CPU suite → bench.md + bench.json; cuda: our Triton kernels vs fla-core's "
+                        "on the GPU (needs CUDA) → bench-gpu.md + bench-gpu.json")
     p.set_defaults(func=_bench)

@@ -11,9 +11,16 @@ from pathlib import Path
 
 def _conformance(args) -> int:
     from lrnnspec.certificate import certify
-    from lrnnspec.impls import implementations
+    from lrnnspec.impls.registry import BACKENDS, implementations
 
-    impls = [i for i in implementations() if not args.family or i.family in args.family]
+    backends = tuple(b.strip() for b in args.backend.split(",") if b.strip())
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        print(f"lrnnspec: error: --backend must be a comma-separated subset of {', '.join(BACKENDS)}, "
+              f"got {args.backend!r}", file=sys.stderr)
+        return 2
+    impls = [i for i in implementations(backends=backends, kinds=("sequence", "dag"))
+             if not args.family or i.family in args.family]
     if not impls:
         print(f"lrnnspec: error: --family: no implementation of {args.family}", file=sys.stderr)
         return 2
@@ -24,7 +31,8 @@ def _conformance(args) -> int:
     for impl in impls:
         print(f"certifying {impl.target} as {impl.family} ({', '.join(dtypes)})", file=sys.stderr)
         cert = certify(impl.fn, impl.family, convention=impl.convention, dtypes=dtypes, max_examples=args.examples,
-                       seed=args.seed, profile=args.profile, out=certs_dir, target=impl.target)
+                       seed=args.seed, profile=args.profile, out=certs_dir, target=impl.target,
+                       contracts=impl.contracts)
         rows.append((impl, cert))
     (out / "conformance.md").write_text(render(rows, dtypes, args, time.perf_counter() - start))
     print(f"wrote {out / 'conformance.md'} and {len(rows)} certificates in {certs_dir}")
@@ -39,17 +47,19 @@ def render(rows, dtypes, args, seconds) -> str:
              f"{args.examples or 'the profile’s'} examples per property; {seconds:.0f} s). Each row is a certificate in "
              "`certificates/`; *worst* is the largest normalized error (error ÷ allowed, ≤ 1 passes) over the "
              "numeric properties; failing properties are named.", "",
-             "| family | implementation | dtype | verdict | worst | failing properties | not applicable | time (s) |",
-             "|---|---|---|---|---:|---|---|---:|"]
+             "| family | implementation | backend | dtype | contract | verdict | worst | failing properties | "
+             "not applicable | time (s) |",
+             "|---|---|---|---|---|---|---:|---|---|---:|"]
     for impl, cert in rows:
         for dtype in dtypes:
             vs = [v for v in cert.verdicts if v.dtype == dtype]
             worst = max((v.worst.get("worst_normalized", 0.0) for v in vs if v.worst), default=0.0)
             fails = ", ".join(v.property for v in vs if v.status == "fail") or "—"
-            na = ", ".join(v.property for v in vs if v.status in ("not_applicable", "not_checked")) or "—"
+            na = ", ".join(v.property for v in vs if v.status == "not_applicable") or "—"
             verdict = "certified" if all(v.status != "fail" for v in vs) else "**not certified**"
-            lines.append(f"| {impl.family} | `{impl.target.split(':')[1]}` ({impl.form}) | {dtype} | {verdict} | "
-                         f"{worst:.3g} | {fails} | {na} | {sum(v.seconds for v in vs):.1f} |")
+            lines.append(f"| {impl.family} | `{impl.target.split(':')[1]}` ({impl.form}) | {impl.backend} | {dtype} | "
+                         f"`{cert.contracts[dtype]}` | {verdict} | {worst:.3g} | {fails} | {na} | "
+                         f"{sum(v.seconds for v in vs):.1f} |")
     failing = [(i, c) for i, c in rows if not c.certified]
     if failing:
         lines += ["", "## Counterexamples", ""]
@@ -64,6 +74,9 @@ def render(rows, dtypes, args, seconds) -> str:
 def register(sub) -> None:
     p = sub.add_parser("conformance", help="certify every built-in implementation; writes conformance.md")
     p.add_argument("--family", nargs="*", default=None, help="only these families")
+    p.add_argument("--backend", default="torch,triton",
+                   help="comma-separated backends: torch (lrnnspec.impls), triton (lrnnspec.kernels; in Triton's "
+                        "interpreter without a GPU) — default both")
     p.add_argument("--dtype", default="fp32", help="comma-separated dtypes (default fp32)")
     p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)

@@ -11,6 +11,7 @@ from pathlib import Path
 def _replay(args) -> int:
     from lrnnspec.certifier import PROPERTY_FUNCTIONS, TORCH_DTYPES, Kernel, PropertyFailure
     from lrnnspec.commands.certify import TargetError, load_target
+    from lrnnspec.spec import get_family
     from lrnnspec.strategies import case_from_json
 
     try:
@@ -29,13 +30,22 @@ def _replay(args) -> int:
     if not failing:
         print(f"{target}: the certificate has no counterexample to replay")
         return 0
-    kernel = Kernel(fn, family, convention, args.device or cert.get("device", "cpu"), timeout=60)
+    device, contracts = args.device or cert.get("device", "cpu"), cert.get("contracts")
+    if get_family(family).kind == "dag":
+        from lrnnspec.dag_certifier import DAG_PROPERTY_FUNCTIONS as functions
+        from lrnnspec.dag_certifier import DagKernel
+        from lrnnspec.dag_strategies import dag_case_from_json as from_json
+
+        kernel = DagKernel(fn, family, convention, device, timeout=60, contracts=contracts)
+    else:
+        functions, from_json = PROPERTY_FUNCTIONS, case_from_json
+        kernel = Kernel(fn, family, convention, device, timeout=60, contracts=contracts)
     reproduced = 0
     for v in failing:
-        case = case_from_json(v["counterexample"]["case"]).rounded(TORCH_DTYPES[v["dtype"]])
+        case = from_json(v["counterexample"]["case"]).rounded(TORCH_DTYPES[v["dtype"]])
         print(f"{v['property']} [{v['dtype']}] on {case.describe()}")
         try:
-            PROPERTY_FUNCTIONS[v["property"]](kernel, case, v["dtype"])
+            functions[v["property"]](kernel, case, v["dtype"])
             print("  passes now (not reproduced)")
         except PropertyFailure as failure:
             reproduced += 1

@@ -30,6 +30,7 @@ from typing import Callable
 
 import torch
 
+from lrnnspec.certifier import PROPERTIES
 from lrnnspec.impls import delta as _delta
 from lrnnspec.impls import gated_delta_rule as _gdn
 from lrnnspec.impls import delta_rule as _dr
@@ -41,9 +42,6 @@ from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, scan_chu
 from lrnnspec.impls.driver import Chunked, call
 from lrnnspec.impls.gated_linear import key_gate_scores
 
-PROPERTIES = ("forward", "final_state", "state_passing", "varlen", "causality", "permutation", "chunk_size",
-              "gradients", "no_mutation", "nan_poison", "determinism", "contract", "finite",
-              "negative_eigenvalues")
 
 
 @dataclass(frozen=True)
@@ -257,6 +255,19 @@ def chunk_simple_gla_no_final_state_grad(q, k, v, g=None, g_gamma=None, scale=No
 # =====================================================================================================
 # gla
 # =====================================================================================================
+@_same_signature(_sgla.chunk_simple_gla)
+def chunk_simple_gla_gate_batch_stride(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
+                                       output_final_state=False, cu_seqlens=None, chunk_size=64):
+    """The gate pointer misses the batch stride: ``g + i_h`` where it should be ``g + i_b·T·H + i_h``.
+
+    Every batch row decays with row 0's gates. Invisible at B = 1 (every fixed-shape test with one
+    sequence, and every varlen call, which packs into B = 1); moving row 0 elsewhere changes the
+    results of every other row."""
+    g = _sgla._gate(g, g_gamma, v)
+    return _sgla.chunk_simple_gla(q, k, v, g[:1].expand_as(g), None, scale, initial_state,  # BUG: g[0] for all b
+                                  output_final_state, cu_seqlens, chunk_size)
+
+
 def _core_strict_mask(xs, state, p, size):
     """key_gate_core with the intra-chunk causal mask excluding the diagonal."""
     q, k, v, g = (to_chunks(xs[n], size) for n in ("q", "k", "v", "g"))
@@ -685,6 +696,10 @@ PLANTED: list[PlantedBug] = [
     PlantedBug("simple_gla.no_final_state_grad", "simple_gla", "fla", chunk_simple_gla_no_final_state_grad,
                "gradients", chunk_simple_gla_no_final_state_grad.__doc__,
                "a loss that depends on the final state (output_final_state=True, cotangent on ht)",
+               True, f"{_I}.simple_gla:chunk_simple_gla"),
+    PlantedBug("simple_gla.gate_batch_stride", "simple_gla", "fla", chunk_simple_gla_gate_batch_stride,
+               "permutation", chunk_simple_gla_gate_batch_stride.__doc__,
+               "B ≥ 2 with gates that differ between batch rows (also fails forward there)",
                True, f"{_I}.simple_gla:chunk_simple_gla"),
     PlantedBug("gla.readout_before_update", "gla", "fla", chunk_gla_readout_before_update, "forward",
                chunk_gla_readout_before_update.__doc__, "any input (T ≥ 1)",

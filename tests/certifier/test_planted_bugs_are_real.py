@@ -334,6 +334,7 @@ DEMOS = {
     "simple_gla.scale_ignored": _forward_demo(make_case("simple_gla", T=5, options={"scale": 1.0})),
     "simple_gla.unwritten_row": demo_unwritten_row,
     "simple_gla.no_final_state_grad": demo_no_final_state_grad,
+    "simple_gla.gate_batch_stride": _forward_demo(make_case("simple_gla", T=5, B=2)),
     "gla.readout_before_update": _forward_demo(make_case("gla", T=7), chunk_size=4),
     "gla.low_precision_state": demo_low_precision_state,
     "gla.initial_state_ignored": _state_passing_demo(make_case("gla", T=9), split=5, chunk_size=4),

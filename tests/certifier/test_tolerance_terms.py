@@ -1,0 +1,81 @@
+"""The tolerance's data-dependent terms and the kernel's declared contract: each term is what its
+docstring says, on hand-checkable inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lrnnspec.certificate import certify
+from lrnnspec.certifier import axis_permutations, ut_conditioning
+from lrnnspec.impls.chunks import overflow_safe_exp
+from lrnnspec.impls.simple_gla import chunk_simple_gla
+from lrnnspec.spec.errors import SpecError
+from lrnnspec.strategies import Case
+
+
+def _delta_case(beta: str, keys: str, T: int = 12, segments=None, K: int = 4) -> Case:
+    return Case("delta_rule", {"B": 1, "T": T, "H": 2, "HV": 2, "K": K, "V": 3},
+                {"q": "normal", "k": keys, "v": "normal", "beta": beta}, {"eigenvalue_range": "[-1,1]"}, 7, segments)
+
+
+def test_ut_conditioning_is_one_without_writes():
+    kappa = ut_conditioning(_delta_case("zero", "random"))
+    assert kappa.shape == (1, 12, 2, 1) and np.all(kappa == 1.0)
+
+
+def test_ut_conditioning_is_skeel_condition_of_the_chunk_system():
+    case = _delta_case("two", "near_parallel", T=5)
+    k, beta = case.arrays["k"][0, :, 0], case.arrays["beta"][0, :, 0]
+    L = np.eye(5) + np.tril(beta[:, None] * (k @ k.T), -1)
+    skeel = np.max(np.abs(np.linalg.inv(L)) @ np.abs(L) @ np.ones(5))
+    kappa = ut_conditioning(case)
+    assert kappa[0, -1, 0, 0] == pytest.approx(skeel, rel=1e-12)
+    assert kappa[0, -1, 0, 0] > 5.0           # near-parallel reflections: an ill-conditioned solve
+
+
+def test_ut_conditioning_is_a_running_maximum_restarted_per_sequence():
+    case = _delta_case("two", "near_parallel", T=10, segments=[0, 6, 6, 10])
+    kappa = ut_conditioning(case)[0, :, :, 0]
+    assert np.all(np.diff(kappa[:6], axis=0) >= 0) and np.all(np.diff(kappa[6:], axis=0) >= 0)
+    assert np.allclose(kappa[0], 1.0, rtol=1e-12) and np.allclose(kappa[6], 1.0, rtol=1e-12)   # first step: L = [1]
+    assert np.all(kappa[5] > 1.0)
+
+
+def test_ut_conditioning_is_only_for_the_delta_families():
+    case = Case("simple_gla", {"B": 1, "T": 4, "H": 1, "HV": 1, "K": 2, "V": 2},
+                {"q": "normal", "k": "normal", "v": "normal", "g": "typical"}, {}, 0)
+    assert ut_conditioning(case) is None
+
+
+def test_axis_permutations_keep_each_value_head_with_its_key_head():
+    case = Case("gated_delta_rule", {"B": 3, "T": 2, "H": 3, "HV": 6, "K": 2, "V": 2},
+                {"q": "normal", "k": "random", "v": "normal", "g": "typical", "beta": "uniform"}, {}, 11)
+    p = axis_permutations(case)
+    assert sorted(p["B"]) == [0, 1, 2] and not np.array_equal(p["B"], np.arange(3))
+    assert np.array_equal(p["N"], p["B"])
+    assert [int(j) // 2 for j in p["HV"]] == [int(h) for h in np.repeat(p["H"], 2)]
+
+
+def test_overflow_safe_exp_has_no_nan_gradient_where_exp_overflows():
+    x = torch.tensor([-1.0, 100.0], requires_grad=True)      # e^100 overflows float32
+    y = overflow_safe_exp(x)
+    assert torch.isinf(y[1])
+    (g,) = torch.autograd.grad((y * torch.tensor([2.0, 0.0])).sum(), x)
+    assert torch.equal(g, torch.tensor([2.0 * float(torch.exp(torch.tensor(-1.0))), 0.0]))
+    (plain,) = torch.autograd.grad((torch.exp(x) * torch.tensor([2.0, 0.0])).sum(), x)
+    assert torch.isnan(plain[1])                              # what torch.exp gives
+
+
+def test_declared_contract_is_the_baseline_and_is_recorded():
+    cert = certify(chunk_simple_gla, "simple_gla", dtypes=["fp32"], properties=["forward"], max_examples=3,
+                   contracts={"fp32": "tf32"})
+    assert cert.contracts == {"fp32": "tf32"} and cert.certified
+
+
+@pytest.mark.parametrize("contracts, rule", [({"fp31": "fp32"}, "keys must be dtypes"),
+                                             ({"fp32": "fp33"}, "unknown format")])
+def test_bad_contract_is_rejected_naming_the_argument(contracts, rule):
+    with pytest.raises(SpecError, match=rf"contracts.*{rule}"):
+        certify(chunk_simple_gla, "simple_gla", dtypes=["fp32"], contracts=contracts)
