@@ -860,8 +860,8 @@ def fla_naive_recurrent_linear_attn(q, k, v, scale=None, initial_state=None, out
     return ref(q, k, v, scale=scale, initial_state=initial_state, output_final_state=output_final_state)
 
 
-def fla_naive_recurrent_gated_delta_product(q, k, v, g, beta, num_householder, scale=None, initial_state=None,
-                                            output_final_state=False, cu_seqlens=None):
+def fla_naive_recurrent_gated_delta_product(q, k, v, g=None, beta=None, num_householder=None, scale=None,
+                                            initial_state=None, output_final_state=False, cu_seqlens=None):
     """FLA ``naive_recurrent_gated_delta_product`` in the public op's argument order. The reference
     has no default for ``scale`` (None would raise): None → K^-1/2 here. It returns the final
     state even when not asked: dropped unless ``output_final_state``. Supports ``cu_seqlens`` (a
