@@ -51,8 +51,12 @@ Shapes of the ops: q, k [N, T, H, K]; v [N, T, H, V]; g [N, T, H, K] (GLA) or [N
 initial state [N, H, K, V]; T a multiple of ``chunk_size`` (the driver in :mod:`lrnnspec.impls.driver`
 pads). All of one dtype, float32 or float64; every dot product, the state and all intermediates in that
 dtype (``input_precision="ieee"``). K and V of any size: blocks are powers of two from 16 to 64 (to 32
-for the key blocks of ``_gla_intra`` / ``_gla_dqk``, which form a [16, 16, BK] tensor), masked, looped or
-gridded over. No autotuning: one configuration (the interpreter has no driver to tune with).
+for the key blocks of ``_gla_intra`` / ``_gla_dqk``, which form a [16, 16, BK] tensor; half of both in
+float64), masked, looped or gridded over. No autotuning: one configuration (the interpreter has no driver
+to tune with). The backward keeps only the op's inputs and recomputes G, A and the chunk states.
+
+Caution when running under ``TRITON_INTERPRET=1``: the interpreter reads each kernel's source from this
+file on its first call, so editing the file while a process is running can hand it mismatched source.
 """
 
 from __future__ import annotations
@@ -487,7 +491,8 @@ _INTERPRETED = isinstance(_state_fwd, InterpretedFunction)   # TRITON_INTERPRET=
 
 
 def _block(n: int, cap: int) -> int:
-    return min(cap, max(16, triton.next_power_of_2(n)))
+    """A power of two covering ``n``, at most ``cap``, at least 16 (the smallest ``tl.dot`` side)."""
+    return max(16, min(cap, triton.next_power_of_2(n)))
 
 
 def check_chunk_size(chunk_size) -> None:
@@ -532,8 +537,11 @@ class _Geometry:
         self.C = chunk_size
         self.NC = self.T // chunk_size
         self.NH = self.N * self.H
-        self.BK, self.BV = _block(self.K, MAX_BLOCK), _block(self.V, MAX_BLOCK)
-        self.BK3 = _block(self.K, MAX_BLOCK_3D)
+        # float64 tiles take twice the registers / shared memory: half the blocks (at C = 64 and 64-wide
+        # blocks, _simple_dqk in float64 would need 256 KiB of shared memory on sm_90)
+        shrink = 1 if q.dtype == torch.float32 else 2
+        self.BK, self.BV = _block(self.K, MAX_BLOCK // shrink), _block(self.V, MAX_BLOCK // shrink)
+        self.BK3 = _block(self.K, MAX_BLOCK_3D // shrink)
         self.NK, self.NV = triton.cdiv(self.K, self.BK), triton.cdiv(self.V, self.BV)
         self.NK3 = triton.cdiv(self.K, self.BK3)
         self.NSUB = chunk_size // SUB
