@@ -601,8 +601,7 @@ def prop_gradients(k: Kernel, case: Case, dtype: str) -> dict:
     s_i = max(‖g_X‖_∞, max_Y ‖g_Y ⊙ Y‖_∞ / |X_i|) (|X_i| = 0: ‖X‖_∞, or 1), Λ the exponent mass, κ the UT conditioning,
     σ_X the gradient's sensitivity to a u-relative perturbation of the inputs
     (:func:`gradient_sensitivity`, :mod:`lrnnspec.tolerance`)."""
-    from lrnnspec.spec.formats import get_format
-    from lrnnspec.tolerance import C_GRAD, C_SENS, UNIT_ROUNDOFF, ulp
+    from lrnnspec.tolerance import C_GRAD, UNIT_ROUNDOFF
 
     tdt = TORCH_DTYPES[dtype]
     ref = k.reference(case, dtype)
@@ -634,35 +633,51 @@ def prop_gradients(k: Kernel, case: Case, dtype: str) -> dict:
         raise PropertyFailure(f"the backward raised {type(exc).__name__}: {exc}") from None
     lam = 0.0 if ref.exponent_mass is None or ref.exponent_mass.size == 0 else float(ref.exponent_mass.max())
     kappa = 1.0 if ref.conditioning is None or ref.conditioning.size == 0 else float(ref.conditioning.max())
-    steps = case.dims["T"] + 1
-    values = {n: _np(v) for n, v in leaves.items()}
-    # the loss's sensitivity scale L = max_Y ‖g_Y ⊙ Y‖∞: by the chain rule g_i·X_i is a sum of terms
-    # of at most that size, so ∂L/∂X_i is computed from terms up to L / |X_i| even where it cancels
-    # to ≈ 0 (a quotient's gradient: the normalized read-outs of linear attention and mLSTM)
+    factor = C_GRAD * UNIT_ROUNDOFF[dtype] * (np.sqrt(case.dims["T"] + 1) + lam) * kappa
+    got = {n: np.zeros(leaf.shape) if g is None else _np(g) for (n, leaf), g in zip(leaves.items(), grads)}
+    formats = {n: "fp32" if n.startswith("initial_state") else dtype for n in leaves}
+    return check_gradients(got, want, {n: _np(v) for n, v in leaves.items()}, factor=factor,
+                           sensitivity=sensitivity, formats=formats)
+
+
+def check_gradients(got: dict[str, np.ndarray], want: dict[str, np.ndarray], values: dict[str, np.ndarray], *,
+                    factor: float, sensitivity: dict[str, float], formats: dict[str, str],
+                    locate: Callable[[tuple[int, ...]], str] | None = None, exclude_overflow: bool = True) -> dict:
+    """The per-element gradient rule shared by the sequence and DAG certifiers: for each input X,
+
+        |ĝ_i − g_i| ≤ factor·s_i + C_SENS·σ_X + ulp_X(s_i),   s_i = max(‖g_X‖_∞, L / |X_i|),
+
+    L = max_Y ‖g_Y ⊙ Y‖_∞ (|X_i| = 0: ‖X‖_∞, or 1). By the chain rule g_i·X_i is a sum of terms of at
+    most L, so ∂L/∂X_i is computed from terms up to L / |X_i| even where it cancels to ≈ 0 (a
+    quotient's gradient: the normalized read-outs of linear attention and mLSTM). ``factor`` is
+    C_GRAD·u·(√(length + 1) + Λ)·κ; ``formats`` the format of each gradient (its ulp, its range:
+    with ``exclude_overflow`` a gradient beyond the range overflows in any correct kernel and is
+    not compared); ``locate(index)`` names an element in the failure message."""
+    from lrnnspec.spec.formats import get_format
+    from lrnnspec.tolerance import C_SENS, ulp
+
     loss_scale = max((float(np.max(np.abs(want[n] * values[n]), initial=0.0)) for n in want), default=0.0)
     worst = {}
-    for (name, leaf), g in zip(leaves.items(), grads):
-        got = np.zeros(leaf.shape) if g is None else _np(g)
+    for name, g in got.items():
         w, x_abs = want[name], np.abs(values[name])
         norm = float(np.max(np.abs(w), initial=0.0))
         size = np.where(x_abs > 0, x_abs, float(np.max(x_abs, initial=0.0)) or 1.0)
         scale = np.maximum(norm, loss_scale / size)                          # per element
-        grad_fmt = "fp32" if name.startswith("initial_state") else dtype
-        allowed = C_GRAD * UNIT_ROUNDOFF[dtype] * (np.sqrt(steps) + lam) * kappa * scale \
-            + C_SENS * sensitivity[name] + ulp(np.maximum(scale, norm), grad_fmt)
+        allowed = factor * scale + C_SENS * sensitivity[name] + ulp(np.maximum(scale, norm), formats[name])
         with np.errstate(invalid="ignore"):
-            ratio = np.where(np.isfinite(got), np.abs(got - w), np.inf) / allowed
-        # a gradient beyond its format's range (within the allowed error) overflows in any correct kernel
-        ratio = np.where(np.abs(w) + allowed > get_format(grad_fmt).largest, 0.0, ratio)
+            ratio = np.where(np.isfinite(g), np.abs(g - w), np.inf) / allowed
+        if exclude_overflow:
+            ratio = np.where(np.abs(w) + allowed > get_format(formats[name]).largest, 0.0, ratio)
         if ratio.size == 0:
             worst[name] = 0.0
             continue
         i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         worst[name] = float(ratio[i])
         if ratio[i] > 1.0:
-            raise PropertyFailure(f"gradient w.r.t. {name} at {[int(j) for j in i]}: error {abs(got[i] - w[i]):.3e} "
-                                  f"> allowed {allowed[i]:.3e} (‖g‖∞ = {norm:.3e})",
-                                  {"input": name, "index": [int(j) for j in i], "error": float(abs(got[i] - w[i])),
+            where = locate(i) if locate else str([int(j) for j in i])
+            raise PropertyFailure(f"gradient w.r.t. {name} at {where}: error {abs(g[i] - w[i]):.3e} > allowed "
+                                  f"{allowed[i]:.3e} (got {g[i]:.6g}, reference {w[i]:.6g}, ‖g‖∞ = {norm:.3e})",
+                                  {"input": name, "index": [int(j) for j in i], "error": float(abs(g[i] - w[i])),
                                    "allowed": float(allowed[i])})
     return {"worst_normalized": max(worst.values(), default=0.0), "per_input": worst}
 

@@ -64,14 +64,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import HypothesisException
 
 from lrnnspec.certifier import (
-    TORCH_DTYPES, PropertyFailure, Verdict, _deadline, nan_poisoned_allocations,
+    TORCH_DTYPES, PropertyFailure, Verdict, _deadline, check_gradients, nan_poisoned_allocations,
 )
 from lrnnspec.dag_strategies import DagCase, dag_cases
 from lrnnspec.spec.dag import evaluate_dag
 from lrnnspec.spec.errors import SpecError
 from lrnnspec.spec.family import get_family
 from lrnnspec.spec.graph import DIRECTIONS, Graph
-from lrnnspec.tolerance import C_GRAD, C_SENS, CONTRACTS, UNIT_ROUNDOFF, compare, ulp
+from lrnnspec.tolerance import C_GRAD, CONTRACTS, UNIT_ROUNDOFF, compare
 
 DAG_CONVENTIONS = ("native", "chain", "grid")
 DAG_PROPERTIES = ("forward", "final_state", "gradients", "causality", "boundary", "chunk", "determinism",
@@ -466,31 +466,15 @@ def prop_gradients(k: DagKernel, case: DagCase, dtype: str) -> dict:
         grads = torch.autograd.grad(loss, list(x.values()), allow_unused=True)
     except Exception as exc:  # noqa: BLE001
         raise PropertyFailure(f"the backward raised {type(exc).__name__}: {exc}") from None
-    values = {n: _np(v) for n, v in x.items()}
-    loss_scale = max((float(np.max(np.abs(want[n] * values[n]), initial=0.0)) for n in want), default=0.0)
-    worst = {}
-    for (name, leaf), gr in zip(x.items(), grads):
-        got = np.zeros(leaf.shape) if gr is None else _np(gr)
-        w, x_abs = want[name], np.abs(values[name])
-        norm = float(np.max(np.abs(w), initial=0.0))
-        size = np.where(x_abs > 0, x_abs, float(np.max(x_abs, initial=0.0)) or 1.0)
-        scale = np.maximum(norm, loss_scale / size)
-        allowed = C_GRAD * u * np.sqrt(P + 1) * scale + C_SENS * sensitivity[name] + ulp(np.maximum(scale, norm), dtype)
-        with np.errstate(invalid="ignore"):
-            ratio = np.where(np.isfinite(got), np.abs(got - w), np.inf) / allowed
-        if ratio.size == 0:
-            worst[name] = 0.0
-            continue
-        i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        worst[name] = float(ratio[i])
-        if ratio[i] > 1.0:
-            tail = f", {[int(j) for j in i[3:]]}" if len(i) > 3 else ""
-            where = f"batch {i[0]}, {_node_name(case, i[1])}, head {i[2]}{tail}"
-            raise PropertyFailure(f"gradient w.r.t. {name} at {where}: error {abs(got[i] - w[i]):.3e} > allowed "
-                                  f"{allowed[i]:.3e} (got {got[i]:.6g}, recurrence {w[i]:.6g}, ‖g‖∞ = {norm:.3e})",
-                                  {"input": name, "index": [int(j) for j in i], "error": float(abs(got[i] - w[i])),
-                                   "allowed": float(allowed[i])})
-    return {"worst_normalized": max(worst.values(), default=0.0), "per_input": worst}
+    got = {n: np.zeros(leaf.shape) if gr is None else _np(gr) for (n, leaf), gr in zip(x.items(), grads)}
+
+    def locate(i):
+        tail = f", {[int(j) for j in i[3:]]}" if len(i) > 3 else ""
+        return f"batch {i[0]}, {_node_name(case, i[1])}, head {i[2]}{tail}"
+
+    return check_gradients(got, want, {n: _np(v) for n, v in x.items()}, factor=C_GRAD * u * np.sqrt(P + 1),
+                           sensitivity=sensitivity, formats=dict.fromkeys(x, dtype), locate=locate,
+                           exclude_overflow=False)
 
 
 def _first_difference(a: torch.Tensor, b: torch.Tensor, rows) -> tuple[int, float] | None:

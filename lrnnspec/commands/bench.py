@@ -15,33 +15,46 @@ from pathlib import Path
 def _bench(args) -> int:
     if getattr(args, "device", "cpu") == "cuda":
         return _bench_cuda(args)
-    try:
-        import pytest
-        import pytest_benchmark  # noqa: F401
-    except ImportError:
-        print("lrnnspec: error: lrnnspec bench needs pytest and pytest-benchmark "
-              "(pip install 'lrnnspec[test]')", file=sys.stderr)
+    if not _have_pytest_benchmark("lrnnspec bench"):
         return 2
     import lrnnspec.bench_suite as suite
     from lrnnspec.bench_report import render
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "bench.json"
-        argv = [suite.__file__, "-q", "-p", "no:cacheprovider", "-o", "python_files=bench_suite.py",
-                "--benchmark-json", str(raw), "--benchmark-only"]
-        if args.k:
-            argv += ["-k", args.k]
-        code = pytest.main(argv)
-        if code not in (0, 5) or not raw.exists():
-            print(f"lrnnspec: error: the benchmark run failed (pytest exit code {int(code)})", file=sys.stderr)
-            return 1
-        data = json.loads(raw.read_text())
+    code, data = _run_suite(suite, args.k)
+    if code not in (0, 5) or data is None:
+        print(f"lrnnspec: error: the benchmark run failed (pytest exit code {code})", file=sys.stderr)
+        return 1
     (out / "bench.json").write_text(json.dumps(data, indent=1))
     (out / "bench.md").write_text(render(data))
     print(f"wrote {out / 'bench.md'} and {out / 'bench.json'}")
     return 0
+
+
+def _have_pytest_benchmark(what: str) -> bool:
+    try:
+        import pytest  # noqa: F401
+        import pytest_benchmark  # noqa: F401
+    except ImportError:
+        print(f"lrnnspec: error: {what} needs pytest and pytest-benchmark (pip install 'lrnnspec[test]')",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def _run_suite(suite, k: str | None, plugins=()) -> tuple[int, dict | None]:
+    """Run a benchmark suite module under pytest-benchmark; (pytest exit code, its JSON or None)."""
+    import pytest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "bench.json"
+        argv = [suite.__file__, "-q", "-p", "no:cacheprovider", "-o", f"python_files={Path(suite.__file__).name}",
+                "--benchmark-json", str(raw), "--benchmark-only"]
+        if k:
+            argv += ["-k", k]
+        code = int(pytest.main(argv, plugins=list(plugins)))
+        return code, (json.loads(raw.read_text()) if raw.exists() else None)
 
 
 class _Outcomes:
@@ -70,12 +83,7 @@ def _bench_cuda(args) -> int:
               f"torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}); run on a machine with an "
               f"NVIDIA GPU, or use --device cpu", file=sys.stderr)
         return 2
-    try:
-        import pytest
-        import pytest_benchmark  # noqa: F401
-    except ImportError:
-        print("lrnnspec: error: --device cuda: lrnnspec bench needs pytest and pytest-benchmark "
-              "(pip install 'lrnnspec[test]')", file=sys.stderr)
+    if not _have_pytest_benchmark("--device cuda: lrnnspec bench"):
         return 2
     import lrnnspec.bench_gpu_suite as suite
     from lrnnspec.bench_gpu_report import render_summary, summarize
@@ -83,20 +91,12 @@ def _bench_cuda(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     recorder = _Outcomes()
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "bench-gpu.json"
-        argv = [suite.__file__, "-q", "-p", "no:cacheprovider", "-o", "python_files=bench_gpu_suite.py",
-                "--benchmark-json", str(raw), "--benchmark-only"]
-        if args.k:
-            argv += ["-k", args.k]
-        code = int(pytest.main(argv, plugins=[recorder]))
-        if raw.exists():
-            data = json.loads(raw.read_text())
-        elif recorder.outcomes:          # every benchmark skipped or failed: report why
-            data = {"benchmarks": []}
-        else:
+    code, data = _run_suite(suite, args.k, plugins=[recorder])
+    if data is None:
+        if not recorder.outcomes:
             print(f"lrnnspec: error: the GPU benchmark run failed (pytest exit code {code})", file=sys.stderr)
             return 1
+        data = {"benchmarks": []}       # every benchmark skipped or failed: report why
     data["outcomes"] = recorder.outcomes
     summary = summarize(data)
     (out / "bench-gpu.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
