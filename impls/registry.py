@@ -43,6 +43,16 @@ MODULES = {
     },
 }
 BACKENDS = tuple(MODULES)
+# the package a backend needs beyond lrnnspec's own dependencies, and the extra that installs it
+BACKEND_REQUIRES = {"triton": ("triton", "lrnnspec[kernels]")}
+
+
+def backend_available(backend: str) -> bool:
+    """Whether ``backend``'s extra package is importable here (``torch`` always is)."""
+    import importlib.util
+
+    package = BACKEND_REQUIRES.get(backend, (None,))[0]
+    return package is None or importlib.util.find_spec(package) is not None
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,10 @@ def implementations(family: str | None = None, form: str | None = None, backends
     for backend in backends:
         if backend not in MODULES:
             raise ValueError(f"backends: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+        if not backend_available(backend):
+            package, extra = BACKEND_REQUIRES[backend]
+            raise ValueError(f"backends: backend {backend!r} needs the {package!r} package, which is not "
+                             f"installed (pip install '{extra}')")
         for module_name, fam in MODULES[backend].items():
             if (family is not None and fam != family) or get_family(fam).kind not in kinds:
                 continue

@@ -34,7 +34,7 @@ def test_cli_refuses_cuda_without_a_gpu(tmp_path, capsys):
 @no_gpu
 def test_cli_refusal_is_the_process_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lrnnspec", "bench", "--device", "cuda", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 2
     assert "--device cuda: no CUDA device is available" in proc.stderr
     assert list(tmp_path.iterdir()) == []

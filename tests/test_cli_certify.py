@@ -35,7 +35,7 @@ def test_planted_bug_from_a_file_path_is_not_certified(capsys):
     (["certify", "lrnnspec.impls", "--family", "simple_gla"], "TARGET must be"),
     (["certify", "lrnnspec.impls:no_such_fn", "--family", "simple_gla"], "no attribute"),
     (["certify", "lrnnspec.impls:chunk_gla", "--family", "no_such_family"], "unknown family"),
-    (["certify", "lrnnspec.impls:chunk_gla", "--family", "plstm"], "sequence families only"),
+    (["certify", "lrnnspec.impls:chunk_gla", "--family", "plstm"], "pass convention 'chain' or 'grid'"),
     (["certify", "lrnnspec.impls:chunk_gla", "--family", "gla", "--dtype", "fp8"], "dtypes"),
 ])
 def test_usage_errors_exit_2_naming_the_problem(argv, message, capsys):
@@ -66,3 +66,14 @@ def test_conformance_writes_the_matrix_and_certificates(tmp_path, capsys):
         assert f"`{form}`" in text
     assert len(list((tmp_path / "certificates").glob("*.json"))) == 3
     assert main(["conformance", "--family", "no_such_family", "--out", str(tmp_path)]) == 2
+
+
+def test_conformance_names_a_backend_whose_package_is_missing(tmp_path, capsys, monkeypatch):
+    from lrnnspec.impls import registry
+
+    monkeypatch.setitem(registry.BACKEND_REQUIRES, "triton", ("no_such_package_xyz", "lrnnspec[kernels]"))
+    assert main(["conformance", "--family", "simple_gla", "--backend", "triton", "--out", str(tmp_path)]) == 2
+    assert "backend 'triton' needs the 'no_such_package_xyz' package" in capsys.readouterr().err
+    # by default the missing backend is skipped, and said so
+    assert main(["conformance", "--family", "retention", "--examples", "1", "--out", str(tmp_path)]) == 0
+    assert "skipping backend 'triton'" in capsys.readouterr().err

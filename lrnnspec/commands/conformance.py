@@ -11,16 +11,26 @@ from pathlib import Path
 
 def _conformance(args) -> int:
     from lrnnspec.certificate import certify
-    from lrnnspec.impls.registry import BACKENDS, implementations
+    from lrnnspec.impls.registry import BACKENDS, backend_available, implementations
 
-    backends = tuple(b.strip() for b in args.backend.split(",") if b.strip())
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown or not backends:
-        print(f"lrnnspec: error: --backend must be a comma-separated subset of {', '.join(BACKENDS)}, "
-              f"got {args.backend!r}", file=sys.stderr)
+    if args.backend is None:
+        backends = tuple(b for b in BACKENDS if backend_available(b))
+        for b in BACKENDS:
+            if b not in backends:
+                print(f"lrnnspec: note: skipping backend {b!r}: its package is not installed", file=sys.stderr)
+    else:
+        backends = tuple(b.strip() for b in args.backend.split(",") if b.strip())
+        unknown = [b for b in backends if b not in BACKENDS]
+        if unknown or not backends:
+            print(f"lrnnspec: error: --backend must be a comma-separated subset of {', '.join(BACKENDS)}, "
+                  f"got {args.backend!r}", file=sys.stderr)
+            return 2
+    try:
+        impls = [i for family in (args.family or [None])
+                 for i in implementations(family, backends=backends, kinds=("sequence", "dag"))]
+    except ValueError as exc:
+        print(f"lrnnspec: error: --backend: {exc}", file=sys.stderr)
         return 2
-    impls = [i for i in implementations(backends=backends, kinds=("sequence", "dag"))
-             if not args.family or i.family in args.family]
     if not impls:
         print(f"lrnnspec: error: --family: no implementation of {args.family}", file=sys.stderr)
         return 2
@@ -74,9 +84,9 @@ def render(rows, dtypes, args, seconds) -> str:
 def register(sub) -> None:
     p = sub.add_parser("conformance", help="certify every built-in implementation; writes conformance.md")
     p.add_argument("--family", nargs="*", default=None, help="only these families")
-    p.add_argument("--backend", default="torch,triton",
+    p.add_argument("--backend", default=None,
                    help="comma-separated backends: torch (lrnnspec.impls), triton (lrnnspec.kernels; in Triton's "
-                        "interpreter without a GPU) — default both")
+                        "interpreter without a GPU) — default every backend whose package is installed")
     p.add_argument("--dtype", default="fp32", help="comma-separated dtypes (default fp32)")
     p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
