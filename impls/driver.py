@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -56,10 +55,17 @@ class Chunked:
     ``finish(o, x, p) -> o``: per-token work after the core (Mamba's D skip and z gate).
     """
 
-    prepare: Callable[[dict, SimpleNamespace], dict]
+    prepare: Callable[[dict, Options], dict]
     core: Callable
     pads: Mapping[str, float] = field(default_factory=dict)
     finish: Callable | None = None
+
+
+class Options:
+    """A call's options, static inputs and scale as attributes (a plain class, so Dynamo traces it)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Bound:
 
     family: Family
     x: dict[str, torch.Tensor]          # per-step inputs [B, T, HV, ...] (GVA expanded, n_h split)
-    p: SimpleNamespace                  # options, static inputs, scale
+    p: Options                  # options, static inputs, scale
     state: dict[str, torch.Tensor]      # [N, ...] in the compute dtype
     segments: list[tuple[int, int]] | None
     dims: dict[str, int]
@@ -102,7 +108,7 @@ def bind(family: str, inputs: Mapping[str, Any], *, value_input: str, initial_st
     n = len(segments) if segments is not None else dims["B"]
     state = _initial_state(fam, initial_state, opts, dims, n, dtype, device)
 
-    p = SimpleNamespace(**opts)
+    p = Options(**opts)
     if fam.defaults is not None:
         for name, value in fam.defaults(dims).items():
             tensors.setdefault(name, torch.as_tensor(value))

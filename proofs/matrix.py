@@ -61,20 +61,21 @@ ROWS = (
         "mod-3": Cell("✗", ("modcount.real_spectrum",), "Grazzi Thm 2 (symmetric ⇒ real spectrum)"),
         "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
-        "star-free": Cell("✓ [D]", (), "set/reset with k = e_j, β ∈ {0, 1}; `regular.star_free` certifies the "
-                                        "ungated form with n_h = component width, not n_h = 1: open here"),
+        "star-free": Cell("✓ multi-layer", ("regular.star_free",),
+                          "`regular.star_free` (deltanet variant): one factor per token, rows S ← ¼S + ¾e_c, "
+                          "β ∈ {0, ¾}; Sarrof et al. [S] for the nonnegative-diagonal analogue"),
         "all regular": Cell("✗", ("parity.nonnegative",), "parity is regular"),
     }),
     Row("generalized Householder", "[-1,1]", "1", "DeltaNet [−1,1]", {
         "parity": Cell("✓ 1", ("parity.reflection",), "Grazzi Thm 3"),
         "mod-3": Cell("✗ 1 layer; ✓ 2", ("modcount.real_spectrum", "modcount.reflections"), "Grazzi Thm 2 / Thm 6"),
-        "S3": Cell("✓ 2 [S]", (), "dihedral D3 with 2 layers (Siems et al. [S]); not checked here"),
+        "S3": Cell("✓ 2", ("groups.dihedral",), "S3 ≅ D3: parity of rotations in layer 1, one reflection per "
+                                                "token in layer 2 (Siems et al. [S]; construction ours)"),
         "S4": Cell("✓ 4 [S]", (), "Siems et al. Thm 1(iii) [S]; not checked here"),
         "A5": Cell("✓ 4 [S]", (), "Siems et al. Thm 1(iii) [S]; not checked here"),
         "S5": Cell("✓ 1 (swap letters only)", ("groups.permutation.S5_swaps",),
                    "Grazzi Thm 3 with k = 2; the full S5 (✓ 4 layers, Siems et al. [S]) is not checked here"),
-        "star-free": Cell("✓ [D]", (), "as for DeltaNet [0,1]: n_h = 1 ungated is not what `regular.star_free` "
-                                        "certifies; open here"),
+        "star-free": Cell("✓ multi-layer", ("regular.star_free",), "as for DeltaNet [0,1] (β ∈ {0, ¾} ⊂ [0, 2])"),
         "all regular": Cell("? (gated ✓ [S])", (), "not settled by our sources for the ungated layer"),
     }),
     Row("generalized Householder", "[0,1]", "n_h", "DeltaProduct [0,1]", {

@@ -32,6 +32,10 @@ Variants (all verified by :func:`prove_regular`):
                   keep a fading history, so configurations rarely merge: verified to a shorter length.
 ``gated-memory``  ``memory`` with the halving done by the scalar gate e^{g} = ½ and one write per
                   reset (not in the default run; used by ``regular.star_free``).
+``deltanet``      DeltaNet[0,1] with one Householder factor per token, aperiodic DFAs only: each
+                  head's state is a row (K = 1, V = width) and a reset is S ← ¼S + ¾e_c, β ∈ {0, ¾};
+                  the decoder reads the previous row as 4S − 3e_c (not in the default run; used by
+                  ``regular.star_free``; a DFA with a permutation component is refused).
 
 What "exact" means here. ``1/√2`` is not a binary number, so the unit-key inputs are rounded:
 in fp64 the rounded swap key has ‖k‖² = 1 + 2⁻⁵³-ish and the state drifts by ~1e-16 per swap
@@ -70,8 +74,10 @@ VARIANTS = {
     "dyadic": dict(gated=False, keys="dyadic", delay="registers"),
     "memory": dict(gated=False, keys="unit", delay="memory"),
     "gated-memory": dict(gated=True, keys="unit", delay="memory"),
+    "deltanet": dict(gated=False, keys="unit", delay="fading"),
 }
 DEFAULT_VARIANTS = ("deltaproduct", "gated", "dyadic", "memory")
+APERIODIC_OR_NOT = tuple(v for v in VARIANTS if v != "deltanet")  # deltanet refuses permutation components
 ENGINES = ("fp64", "exact", "emulate:fp32", "emulate:bf16")
 
 
@@ -182,7 +188,7 @@ def _plan(max_length: int, random_words: int, random_length: int, engines: Seque
                 plan.append((v, e, "words", max_length if e == "fp64" else min(max_length, emulate_length), None))
             elif v == "dyadic" and e == "emulate:bf16":
                 plan.append((v, e, "words", min(max_length, emulate_length), None))
-            elif v in ("memory", "gated-memory") and e in ("fp64", "emulate:bf16"):
+            elif v in ("memory", "gated-memory", "deltanet") and e in ("fp64", "emulate:bf16"):
                 plan.append((v, e, "words", min(max_length, memory_length), None))
     return plan
 
@@ -279,7 +285,7 @@ def _length(profile: str) -> int:
 
 
 def _example_check(name: str, dfa: DFA, result: str, hypothesis: str, profile: str, *, expect=None,
-                   variants=tuple(VARIANTS), source: str = SOURCE) -> CheckResult:
+                   variants=APERIODIC_OR_NOT, source: str = SOURCE) -> CheckResult:
     res = prove_regular(dfa, max_length=_length(profile), random_words=4, random_length=500, seed=0,
                         variants=variants)
     problems = [] if expect is None else expect(res)
@@ -360,6 +366,11 @@ def _aperiodic_expect(res) -> list[str]:
     clock."""
     problems = []
     for v in res.variants:
+        if v.name == "deltanet":
+            if any(b not in (0.0, 0.75) for b in v.transitions["betas"]):
+                problems.append(f"deltanet variant uses β {v.transitions['betas']} (expected ⊆ {{0, ¾}})")
+            if any(n != 1 for n in v.summary["householders_per_token"]):
+                problems.append(f"deltanet variant has n_h {v.summary['householders_per_token']} (expected 1)")
         if v.name.endswith("memory"):
             if any(b not in (0.0, 0.5, 1.0) for b in v.transitions["betas"]):
                 problems.append(f"memory variant uses β {v.transitions['betas']} (expected ⊆ {{0, ½, 1}})")
@@ -375,22 +386,53 @@ def check_star_free(profile: str) -> CheckResult:
     diagonal in the one-hot basis) — DeltaProduct[0,1]."""
     t0 = time.perf_counter()
     results = [_example_check(f"regular.star_free[{name}]", d, "", "", profile, expect=_aperiodic_expect,
-                              variants=("memory", "gated-memory", "deltaproduct"))
+                              variants=("memory", "gated-memory", "deltanet", "deltaproduct"))
                for name, d in (("contains aa", contains_aa_dfa()), ("(ab)*", ab_star_dfa()),
                                ("Σ*aΣ", second_last_a_dfa()))]
-    ok = all(r.verdict == "verified" for r in results)
+    random_aperiodic = _random_aperiodic(profile)
+    ok = all(r.verdict == "verified" for r in results) and not random_aperiodic["failures"]
     return CheckResult(
         "regular.star_free", "Star-free languages are recognized by multi-layer LRNNs whose transitions have "
-        "eigenvalues in [0,1] (products of GH matrices with β ∈ {0, ½, 1}, diagonal in the state basis)",
-        "Sarrof et al. 2024 [S] (star-free ⇔ nonnegative); construction: holonomy cascade + halving resets [ours]",
+        "eigenvalues in [0,1] (products of GH matrices with β ∈ {0, ½, ¾, 1}), down to one factor per token",
+        "Sarrof et al. 2024 [S] (star-free ⇔ nonnegative); construction: holonomy cascade + halving / fading "
+        "resets [ours]",
         "contains-aa, (ab)* and Σ*aΣ (aperiodic minimal DFAs: reset-only holonomy components); memory variants: "
         "certified β ⊆ {0, ½, 1}, no clock, every token transition diagonal with entries in {0, ½, 1} "
         "(ungated: n_h = component width micro-steps with k = e_j; gated: scalar gate ½ and one write, n_h = 1); "
-        "decoding checked on every word ≤ L (fp64, bf16). Not covered: ungated single-Householder (DeltaNet "
-        "n_h = 1) layers",
+        "deltanet variant: one Householder factor per token (n_h = 1, β ∈ {0, ¾}, rows S ← ¼S + ¾e_c) — "
+        "DeltaNet[0,1]; decoding checked on every word ≤ L (fp64, bf16); plus random aperiodic DFAs through "
+        "the deltanet variant",
         "verified" if ok else "failed",
-        {"summary": "; ".join(f"{r.name.split('[')[1][:-1]}: {r.evidence['summary']}" for r in results),
-         "languages": {r.name: r.evidence for r in results}, "seconds": time.perf_counter() - t0})
+        {"summary": "; ".join(f"{r.name.split('[')[1][:-1]}: {r.evidence['summary']}" for r in results)
+                    + f"; {random_aperiodic['summary']}",
+         "languages": {r.name: r.evidence for r in results}, "random_aperiodic": random_aperiodic,
+         "seconds": time.perf_counter() - t0})
+
+
+def _random_aperiodic(profile: str) -> dict:
+    """Random DFAs (≤ 6 states, ≤ 3 letters, seed 20251) whose minimal DFA is aperiodic — every
+    holonomy component reset-only — compiled with one factor per token (the deltanet variant) and
+    checked on every word ≤ L in fp64 and bf16."""
+    from .regular_lrnn import cascade_actions
+
+    rng, want = np.random.default_rng(20251), _RANDOM_DFAS.get(profile, 30) // 2
+    found, tried, words, failures = 0, 0, 0, []
+    while found < want and tried < 50 * want:
+        tried += 1
+        dfa = random_dfa(rng, int(rng.integers(2, 7)), int(rng.integers(1, 4)))
+        casc = decompose(dfa.minimize()[0])
+        if casc.levels == 0 or any(a[0] == "perm" for acts in cascade_actions(casc).values() for a in acts):
+            continue
+        found += 1
+        res = prove_regular(dfa, max_length=_length(profile) - 2, random_words=0, variants=("deltanet",),
+                            memory_length=_length(profile) - 2)
+        words += sum(res.words_checked().values())
+        problems = _aperiodic_expect(res)
+        if not res.ok or problems:
+            failures.append({"dfa": dfa.to_dict(), "disagreements": res.disagreements[:2], "problems": problems})
+    return {"summary": f"{found} random aperiodic DFAs (of {tried} drawn, seed 20251) through one factor per token: "
+                       f"{words:,} words agree" + (f", {len(failures)} FAILED" if failures else ""),
+            "dfas": found, "drawn": tried, "words": words, "failures": failures[:5]}
 
 
 @check("regular.group_free_reset")

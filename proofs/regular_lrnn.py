@@ -45,6 +45,16 @@ wrong in general (``delay="none"``, kept as a negative control: it fails on Σ*a
   registers per component: the one of parity p_t = t mod 2 is reset to the current coordinate,
   the other keeps the coordinate of t − 1. Layers: clock, level 1, registers 1, …, level h.
 
+* ``delay="fading"`` (DeltaNet, n_h = 1; reset-only — i.e. aperiodic — cascades only): a head's
+  state is a *row*, S ∈ R^{1×w} (K = 1, the key is the scalar 1, V = w), and a reset to c is the
+  single factor I − ¾·kkᵀ with the write ¾·kvᵀ, v = e_c: S ← ¼·S + ¾·e_c. Every row is then a
+  probability vector whose current coordinate carries ≥ ¾ and whose previous row is
+  4·S − 3·e_c (after a reset; unchanged after the identity, β = 0). The decoder reads current =
+  argmax S and, after a reset, previous = argmax(4·S − 3·e_c); both maxima are ≥ ¾ against ≤ ¼.
+  One layer per cascade level, one Householder factor per token, β ∈ {0, ¾}: eigenvalues in
+  [0, 1] — DeltaNet [0, 1]. (The key layout cannot do this with one factor: halving every
+  coordinate but one is a rank-(w − 1) change of I.)
+
 Layer i's input letter is (letter, decoded heads of layers < i) — a finite alphabet. The margin
 of a head's state is its distance to the ideal pattern (one-hot; or, for memory heads, current 1,
 marker ½, all others ≤ ¼), and must stay < ⅛ (memory) / < ½ (one-hot) for the decoding to be
@@ -63,7 +73,8 @@ from .regular_cascade import Action, Cascade, IDENTITY
 
 RESET_LOG_GATE = -1.0e4  # e^g underflows to 0 in fp64 (< −745.2), fp32/bf16 (< −103.3), fp16 (< −17.4)
 HALF_LOG_GATE = math.log(0.5)  # e^g = 0.5 exactly in fp64, and after rounding g to fp32 / bf16
-DELAYS = ("memory", "registers", "none")
+DELAYS = ("memory", "registers", "fading", "none")
+FADING_BETA = 0.75  # S ← ¼ S + ¾ e_c: exact in every format (dyadic)
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 KEYS = ("unit", "dyadic")
 
@@ -90,13 +101,22 @@ class Layer:
     level: int | None
     heads: list[Head]
     n_h: int = 1
+    layout: str = "keys"  # "keys": a head's state is a column S ∈ R^{K×1}; "values": a row S ∈ R^{1×V}
     # per head: action → id, and the micro-steps of each action (list of (k, beta, v) float tuples)
     action_ids: list[dict] = field(default_factory=list)
     actions: list[list[Action]] = field(default_factory=list)
 
     @property
-    def K(self) -> int:
+    def width(self) -> int:
         return max(h.width for h in self.heads)
+
+    @property
+    def K(self) -> int:
+        return 1 if self.layout == "values" else self.width
+
+    @property
+    def V(self) -> int:
+        return self.width if self.layout == "values" else 1
 
     @property
     def H(self) -> int:
@@ -117,6 +137,8 @@ class CompiledLRNN:
 
     @property
     def variant(self) -> str:
+        if self.delay == "fading":
+            return "DeltaNet[0,1] (n_h = 1), β∈{0,¾}, values layout, fading delay"
         betas = "{0,½,1,2}" if self.delay == "memory" else "{0,1,2}"
         name = "Gated DeltaProduct" if self.gated else f"DeltaProduct[-1,1], β∈{betas}"
         return f"{name}, {self.keys} keys, {self.delay} delay"
@@ -127,7 +149,7 @@ class CompiledLRNN:
     @property
     def margin(self) -> float:
         """Deviation from the ideal state pattern below which decoding is unambiguous."""
-        return 0.125 if self.delay == "memory" else 0.5
+        return 0.125 if self.delay in ("memory", "fading") else 0.5
 
     @property
     def householders_per_token(self) -> list[int]:
@@ -135,7 +157,7 @@ class CompiledLRNN:
 
     @property
     def widths(self) -> list[int]:
-        return [layer.K for layer in self.layers]
+        return [layer.width for layer in self.layers]
 
     def spec_options(self) -> dict:
         return {"require_unit_keys": self.keys == "unit", "scale": 1.0}
@@ -153,6 +175,11 @@ class CompiledLRNN:
         """(list of (key as a tuple of (index, coefficient) pairs, β, v), gate-reset?) for an action."""
         if act[0] == "id":
             return [], False
+        if self.delay == "fading":  # one factor on the scalar key; v = e_c is set by parameters()
+            if act[0] != "reset":
+                raise ValueError(f"delay: 'fading' compiles reset-only (aperiodic) cascades; head "
+                                 f"{head.label()} has the action {act}")
+            return [(((0, 1.0),), FADING_BETA, 1.0)], False
         if act[0] == "perm":
             steps = []
             for i, j in swaps(act[1]):
@@ -185,16 +212,16 @@ class CompiledLRNN:
 
     def parameters(self, layer: Layer, act_ids: np.ndarray) -> dict[str, np.ndarray]:
         """delta_product inputs (T = 1) for rows whose head actions are ``act_ids`` [N, H]."""
-        N, H, K, n_h = act_ids.shape[0], layer.H, layer.K, layer.n_h
+        N, H, K, V, n_h = act_ids.shape[0], layer.H, layer.K, layer.V, layer.n_h
         k = np.zeros((N, n_h, H, K))
         k[..., 0] = 1.0  # padding key e_0 (β = 0)
-        v = np.zeros((N, n_h, H, 1))
+        v = np.zeros((N, n_h, H, V))
         beta = np.zeros((N, n_h, H))
         g = np.zeros((N, 1, H))
         for h in range(H):
             table_k = np.zeros((len(layer.actions[h]), n_h, K))
             table_k[..., 0] = 1.0
-            table_v = np.zeros((len(layer.actions[h]), n_h))
+            table_v = np.zeros((len(layer.actions[h]), n_h, V))
             table_b = np.zeros((len(layer.actions[h]), n_h))
             table_g = np.zeros(len(layer.actions[h]))
             for a, act in enumerate(layer.actions[h]):
@@ -204,11 +231,14 @@ class CompiledLRNN:
                     for idx, coef in key:
                         table_k[a, j, idx] = coef
                     table_b[a, j] = b
-                    table_v[a, j] = val
+                    if layer.layout == "values":
+                        table_v[a, j, act[1]] = val  # the row e_c
+                    else:
+                        table_v[a, j, 0] = val
                 table_g[a] = self.gate_value(layer.heads[h]) if gate_reset else 0.0
             ids = act_ids[:, h]
             k[:, :, h, :] = table_k[ids]
-            v[:, :, h, 0] = table_v[ids]
+            v[:, :, h, :] = table_v[ids]
             beta[:, :, h] = table_b[ids]
             g[:, 0, h] = table_g[ids]
         out = {"q": np.zeros((N, 1, H, K)), "k": k, "v": v, "beta": beta}
@@ -217,14 +247,18 @@ class CompiledLRNN:
         return out
 
     def initial_state(self, N: int) -> list[np.ndarray]:
-        """One-hot initial states [N, H, K, 1] per layer: clock 0, components and registers at the
-        cascade encoding of the start state."""
+        """One-hot initial states [N, H, K, V] per layer: clock 0, components and registers at the
+        cascade encoding of the start state (a column, or a row in the values layout)."""
         x0 = self.cascade.encode(self.cascade.dfa.start)
         out = []
         for layer in self.layers:
-            S = np.zeros((N, layer.H, layer.K, 1))
+            S = np.zeros((N, layer.H, layer.K, layer.V))
             for h, head in enumerate(layer.heads):
-                S[:, h, 0 if head.kind == "clock" else x0[head.component], 0] = 1.0
+                c = 0 if head.kind == "clock" else x0[head.component]
+                if layer.layout == "values":
+                    S[:, h, 0, c] = 1.0
+                else:
+                    S[:, h, c, 0] = 1.0
             out.append(S)
         return out
 
@@ -254,7 +288,7 @@ class CompiledLRNN:
         # a level layer: previous coordinates of the levels above, from the registers
         casc = self.cascade
         upper = np.full((N, len(casc.components)), -1, dtype=np.int64)
-        if self.delay in ("none", "memory"):  # none: the *updated* coordinates (negative control)
+        if self.delay in ("none", "memory", "fading"):  # none: the *updated* coordinates (negative control)
             src = decoded if self.delay == "none" else previous
             for lvl, li in self.level_layer.items():
                 if lvl < layer.level:
@@ -284,7 +318,8 @@ class CompiledLRNN:
         ids [N, H] of this step (a function of the layer's input letter), the current head values
         [N, H], the previous head values [N, H] (memory heads; else equal to the current ones) and
         each row's deviation from the ideal pattern [N] (see the module docstring)."""
-        S = np.asarray(S, dtype=np.float64)[..., 0]  # [N, H, K]
+        S = np.asarray(S, dtype=np.float64)
+        S = S[..., 0, :] if layer.layout == "values" else S[..., 0]  # [N, H, width]
         N = S.shape[0]
         cur = np.zeros((N, layer.H), dtype=np.int64)
         prev = np.zeros((N, layer.H), dtype=np.int64)
@@ -295,6 +330,10 @@ class CompiledLRNN:
             w = head.width
             c = np.argmax(x[:, :w], axis=1)
             cur[:, h] = c
+            if layer.layout == "values":
+                p, dev = self._decode_fading(layer, h, x[:, :w], c, act_ids[:, h], dev)
+                prev[:, h] = p
+                continue
             ideal = np.zeros_like(x)
             ideal[rows, c] = 1.0
             if not self.memory_head(head):
@@ -326,6 +365,21 @@ class CompiledLRNN:
             p[sel] = m[sel]
             prev[:, h] = p
         return cur, prev, dev
+
+    def _decode_fading(self, layer: Layer, h: int, x: np.ndarray, c: np.ndarray, act_ids: np.ndarray,
+                       dev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Previous coordinate and deviation of a fading head's rows x [N, w] with current c [N]:
+        every row should be ≥ 0, sum to 1 and carry ≥ ¾ at c; after a reset, 4x − 3e_c (the row
+        before it) carries ≥ ¾ at the previous coordinate."""
+        rows = np.arange(x.shape[0])
+        reset = np.array([a[0] == "reset" for a in layer.actions[h]])[act_ids]
+        before = np.where(reset[:, None], x / (1.0 - FADING_BETA) - np.eye(x.shape[1])[c] * (
+            FADING_BETA / (1.0 - FADING_BETA)), x)
+        p = np.where(reset, np.argmax(before, axis=1), c)
+        d = np.maximum.reduce([np.maximum(FADING_BETA - x[rows, c], 0.0),
+                               np.maximum(FADING_BETA - before[rows, p], 0.0),
+                               np.maximum(-x.min(axis=1), 0.0), np.abs(x.sum(axis=1) - 1.0)])
+        return p, np.maximum(dev, d)
 
     def dfa_state(self, decoded: list[np.ndarray]) -> np.ndarray:
         """The DFA state of each row: the cascade decoding of the level heads' coordinates."""
@@ -379,14 +433,18 @@ def compile_cascade(casc: Cascade, *, gated: bool = False, keys: str = "unit", d
         raise ValueError(f"keys: must be one of {KEYS}, got {keys!r}")
     if delay not in DELAYS:
         raise ValueError(f"delay: must be one of {DELAYS}, got {delay!r}")
+    if delay == "fading" and gated:
+        raise ValueError("gated: the 'fading' delay is the ungated DeltaNet construction; pass gated=False")
     if reachable_actions is None:
         reachable_actions = cascade_actions(casc)
     h = casc.levels
     layers: list[Layer] = []
     level_layer, register_layer, clock_layer = {}, {}, None
 
+    layout = "values" if delay == "fading" else "keys"
+
     def add(kind, level, heads):
-        layers.append(Layer(len(layers), kind, level, heads, action_ids=[{} for _ in heads],
+        layers.append(Layer(len(layers), kind, level, heads, layout=layout, action_ids=[{} for _ in heads],
                             actions=[[] for _ in heads]))
         return len(layers) - 1
 
@@ -472,6 +530,8 @@ def certify_transitions(net: CompiledLRNN) -> list[TransitionCertificate]:
 def _certificate(net: CompiledLRNN, layer: Layer, h: int, head: Head, act: Action) -> TransitionCertificate:
     K = layer.K
     steps, gate_reset = net.microsteps(head, act)
+    if layer.layout == "values":
+        return _row_certificate(layer, head, act, steps)
     one, zero = Fraction(1), Fraction(0)
     A = [[one if i == j else zero for j in range(K)] for i in range(K)]
     b = [zero] * K
@@ -533,6 +593,23 @@ def _certificate(net: CompiledLRNN, layer: Layer, h: int, head: Head, act: Actio
     return TransitionCertificate(layer.index, head.label(), _fmt(act), len(steps), betas, gate,
                                  A == want_A, b == want_b, float(np.linalg.norm(Af, 2)) if K else 0.0,
                                  key_err)
+
+
+def _row_certificate(layer: Layer, head: Head, act: Action, steps) -> TransitionCertificate:
+    """Values layout (K = 1, key = 1): the row map S ← a·S + bᵀ, each factor a ← (1 − β)a,
+    b ← (1 − β)b + β·e_c; intended: the identity (1, 0) or the fading reset to c (¼, ¾·e_c)."""
+    a, b = Fraction(1), [Fraction(0)] * layer.V
+    for _key, beta, val in steps:
+        fb = Fraction(beta).limit_denominator()
+        a = (1 - fb) * a
+        b = [(1 - fb) * x + (fb * Fraction(val).limit_denominator() if i == act[1] else 0) for i, x in enumerate(b)]
+    if act[0] == "id":
+        want_a, want_b = Fraction(1), [Fraction(0)] * layer.V
+    else:
+        fb = Fraction(FADING_BETA)
+        want_a, want_b = 1 - fb, [fb if i == act[1] else Fraction(0) for i in range(layer.V)]
+    return TransitionCertificate(layer.index, head.label(), _fmt(act), len(steps), [s[1] for s in steps], 1.0,
+                                 a == want_a, b == want_b, abs(float(a)), 0.0)
 
 
 def _fmt(act: Action) -> str:

@@ -224,10 +224,10 @@ def run_sequences(net: CompiledLRNN, dfa: DFA, minimal: DFA, state_map: list, wo
         for layer, S0 in zip(net.layers, net.initial_state(n)):
             act = net.head_actions(layer, letters, decoded, previous)
             p = net.parameters(layer, act)  # rows n·T
-            K, H, n_h = layer.K, layer.H, layer.n_h
+            K, V, H, n_h = layer.K, layer.V, layer.H, layer.n_h
             rep = lambda a: np.repeat(a, K, axis=0)  # noqa: E731 - K replicas per word
             params = {"k": rep(p["k"].reshape(n, T * n_h, H, K)),
-                      "v": rep(p["v"].reshape(n, T * n_h, H, 1)),
+                      "v": rep(p["v"].reshape(n, T * n_h, H, V)),
                       "beta": rep(p["beta"].reshape(n, T * n_h, H))}
             if "g" in p:
                 params["g"] = rep(p["g"].reshape(n, T, H))
@@ -236,8 +236,8 @@ def run_sequences(net: CompiledLRNN, dfa: DFA, minimal: DFA, state_map: list, wo
                 qry[j::K, :, :, j] = 1.0
             params["q"] = qry
             ev = evaluate("delta_product", params, engine=engine, initial_state=rep(S0), **net.spec_options())
-            o = np.asarray(ev.output, dtype=np.float64)[..., 0]  # [n·K, T, H]
-            S = o.reshape(n, K, T, H).transpose(0, 2, 3, 1).reshape(n * T, H, K, 1)
+            o = np.asarray(ev.output, dtype=np.float64)  # [n·K, T, H, V]: row j of S per replica j
+            S = o.reshape(n, K, T, H, V).transpose(0, 2, 3, 1, 4).reshape(n * T, H, K, V)
             vals, prev, dev = net.decode(layer, S, act)
             decoded.append(vals)
             previous.append(prev)

@@ -11,9 +11,6 @@ from lrnnspec.certificate import certify
 from lrnnspec.impls.registry import implementations
 
 KERNELS = implementations(backends=("triton",))
-# the GLA kernels are checked against the spec in test_triton_gated_linear.py; their certification in CI
-# is pending a measured budget (see the kernels issue)
-CERTIFIED_IN_CI = [k for k in KERNELS if k.family in ("gated_delta_rule", "delta_rule", "delta_product")]
 EXAMPLES = 5
 
 
@@ -22,7 +19,7 @@ def test_every_triton_family_is_registered():
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
-@pytest.mark.parametrize("kernel", CERTIFIED_IN_CI, ids=lambda k: k.id)
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.id)
 def test_triton_kernel_is_certified(kernel, dtype):
     cert = certify(kernel.fn, kernel.family, convention=kernel.convention, dtypes=[dtype], max_examples=EXAMPLES,
                    seed=0, contracts=kernel.contracts, target=kernel.target)

@@ -278,13 +278,12 @@ def test_torch_compile_aot_eager_fullgraph_of_the_op(family):
         assert torch.equal(ga, gb)
 
 
-@pytest.mark.xfail(raises=torch._dynamo.exc.Unsupported, strict=True,
-                   reason="impls/driver.py builds its option namespace with types.SimpleNamespace, which Dynamo "
-                          "cannot trace; the chunk core (the op) itself compiles fullgraph")
-def test_torch_compile_fullgraph_through_the_public_function():
+def test_torch_compile_fullgraph_through_the_public_function_matches_eager():
     x, s0 = make_inputs("gla", B=1, T=20, H=1, K=4, V=4, dtype=torch.float32)
-    torch.compile(lambda **kw: kern_gla.chunk_gla(**kw, initial_state=s0, chunk_size=16), fullgraph=True,
-                  backend="aot_eager")(**x)
+    call = lambda **kw: kern_gla.chunk_gla(**kw, initial_state=s0, output_final_state=True, chunk_size=16)  # noqa: E731
+    compiled = torch.compile(call, fullgraph=True, backend="aot_eager")(**x)
+    eager = call(**x)
+    assert all(torch.equal(a, b) for a, b in zip(compiled, eager))
 
 
 # --- errors ---------------------------------------------------------------------------------------------

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lrnnspec.proofs.regular_cascade import decompose
 from lrnnspec.proofs.regular_dfa import DFA, mod_dfa, second_last_a_dfa
-from lrnnspec.proofs.regular_lrnn import (HALF_LOG_GATE, RESET_LOG_GATE, certify_transitions, compile_cascade,
-                                          swaps)
+from lrnnspec.proofs.regular_lrnn import (HALF_LOG_GATE, RESET_LOG_GATE, CompiledLRNN, cascade_actions,
+                                          certify_transitions, compile_cascade, swaps)
 from lrnnspec.proofs.regular_run import run_sequences, run_words
 from lrnnspec.spec import NonFiniteError, evaluate
 
@@ -125,3 +125,51 @@ def test_gate_constants_and_the_spec_on_minus_infinity():
     x["g"] = np.full((1, 1, 1), RESET_LOG_GATE)
     ev = evaluate("delta_product", x, initial_state=np.ones((1, 1, 2, 1)))
     assert np.all(ev.final_state == 0.0)
+
+
+def _reset_only(casc) -> bool:
+    return all(a[0] != "perm" for acts in cascade_actions(casc).values() for a in acts)
+
+
+@settings(max_examples=25)
+@given(dfas(max_states=5, max_letters=3), st.sampled_from(["fp64", "emulate:bf16"]))
+def test_deltanet_with_one_factor_per_token_accepts_every_aperiodic_language(dfa, engine):
+    minimal, smap = dfa.minimize()
+    casc = decompose(minimal)
+    assume(_reset_only(casc))
+    net = compile_cascade(casc, delay="fading")
+    assert net.householders_per_token == [1] * len(net.layers)
+    stats = run_words(net, dfa, minimal, smap, min(_length(dfa), 4), engine=engine)
+    assert stats.ok, stats.examples
+    certs = certify_transitions(net)
+    assert all(c.ok and set(c.betas) <= {0.75} for c in certs)  # eigenvalues {¼, 1}: DeltaNet [0,1]
+
+
+def test_deltanet_rows_agree_on_long_random_words():
+    dfa = second_last_a_dfa()
+    minimal, smap = dfa.minimize()
+    net = compile_cascade(decompose(minimal), delay="fading")
+    words = np.random.default_rng(0).integers(0, 2, size=(4, 60))
+    stats = run_sequences(net, dfa, minimal, smap, words)
+    assert stats.ok and stats.words == 240, stats.examples
+
+
+def test_fading_delay_refuses_a_permutation_component_and_a_gate():
+    casc = decompose(mod_dfa(2).minimize()[0])
+    with pytest.raises(ValueError, match="delay: 'fading' compiles reset-only"):
+        compile_cascade(casc, delay="fading")
+    with pytest.raises(ValueError, match="gated"):
+        compile_cascade(decompose(second_last_a_dfa().minimize()[0]), delay="fading", gated=True)
+
+
+def test_fading_decoder_without_the_previous_row_is_caught():
+    """Reading the *current* rows of the levels above (the naive wiring) fails on Σ*aΣ: the fading
+    delay is what makes the single-factor stack correct."""
+    dfa = second_last_a_dfa()
+    minimal, smap = dfa.minimize()
+    net = compile_cascade(decompose(minimal), delay="fading")
+    assert run_words(net, dfa, minimal, smap, 4).ok
+    # same layers and rows; the levels below read the updated rows as if they were the previous ones
+    net.head_actions = lambda layer, letters, decoded, previous=None: CompiledLRNN.head_actions(
+        net, layer, letters, decoded, decoded)
+    assert not run_words(net, dfa, minimal, smap, 4).ok
