@@ -265,7 +265,7 @@ def _configure(config: pytest.Config) -> Setup | None:
 
     # only now, with a target configured, is anything heavy imported
     from lrnnspec.certifier import PROFILE_EXAMPLES, PROPERTIES, TORCH_DTYPES, Kernel
-    from lrnnspec.commands.certify import TargetError, load_target
+    from lrnnspec.targets import TargetError, load_target
     from lrnnspec.conventions import CONVENTIONS
     from lrnnspec.spec import get_family
     from lrnnspec.spec.errors import SpecError

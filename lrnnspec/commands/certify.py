@@ -4,45 +4,11 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 
-class TargetError(Exception):
-    pass
-
-
-def load_target(target: str):
-    """Import ``package.module:function`` or ``path/to/file.py:function``."""
-    module_name, sep, attr = target.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise TargetError(f"TARGET must be package.module:function or path/to/file.py:function, got {target!r}")
-    try:
-        if module_name.endswith(".py") or "/" in module_name:
-            path = Path(module_name)
-            if not path.is_file():
-                raise TargetError(f"no such file: {path}")
-            spec = importlib.util.spec_from_file_location(f"_lrnnspec_target_{path.stem}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except TargetError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any import failure is a usage error
-        raise TargetError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
-    fn = module
-    for part in attr.split("."):
-        if not hasattr(fn, part):
-            raise TargetError(f"{module_name!r} has no attribute {attr!r}")
-        fn = getattr(fn, part)
-    if not callable(fn):
-        raise TargetError(f"{target!r} is not callable")
-    return fn
+from lrnnspec.targets import TargetError, load_target  # noqa: F401  (re-exported)
 
 
 def _certify(args) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def _replay(args) -> int:
     from lrnnspec.certifier import PROPERTY_FUNCTIONS, TORCH_DTYPES, Kernel, PropertyFailure
-    from lrnnspec.commands.certify import TargetError, load_target
+    from lrnnspec.targets import TargetError, load_target
     from lrnnspec.spec import get_family
     from lrnnspec.strategies import case_from_json
 

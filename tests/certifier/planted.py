@@ -41,6 +41,7 @@ from lrnnspec.impls import simple_gla as _sgla
 from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, scan_chunk_states, to_chunks
 from lrnnspec.impls.driver import Chunked, call
 from lrnnspec.impls.gated_linear import key_gate_scores
+from lrnnspec.targets import load_module_file
 
 
 
@@ -765,20 +766,13 @@ def _load_fla_naive(op: str):
     """Load ``fla/ops/<op>/naive.py`` as a standalone module: the file only needs torch and einops,
     and importing it through the ``fla`` package would import all of FLA (≈ 14 s on CPU)."""
     import importlib.util
-    import sys
 
     name = f"_lrnnspec_fla_naive_{op}"
-    if name in sys.modules:
-        return sys.modules[name]
     root = importlib.util.find_spec("fla")
     if root is None or not root.submodule_search_locations:
         raise ImportError("flash-linear-attention (fla-core) is not installed")
     path = os.path.join(list(root.submodule_search_locations)[0], "ops", op, "naive.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module_file(path, name)
 
 
 def _gva(q, k, v):

@@ -9,26 +9,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import pytest
 
 from lrnnspec.certifier import PROFILE_EXAMPLES, PROPERTIES, Kernel, run_property
+from lrnnspec.targets import load_module_file
 
 SEEDS = tuple(int(x) for x in os.environ.get("LRNNSPEC_META_SEEDS", "0").split(",") if x.strip())
 EXAMPLES = PROFILE_EXAMPLES["ci"]
 
 
 def _planted():
-    name = "_lrnnspec_planted"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), "planted.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module_file(os.path.join(os.path.dirname(__file__), "planted.py"), "_lrnnspec_planted")
 
 
 PLANTED = _planted().PLANTED

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lrnnspec.impls import linear_attention
+from lrnnspec.targets import load_module_file
 
 
 def _fla_naive(op: str):
@@ -14,10 +15,7 @@ def _fla_naive(op: str):
     if root is None:
         pytest.skip("fla-core is not installed")
     path = os.path.join(list(root.submodule_search_locations)[0], "ops", op, "naive.py")
-    spec = importlib.util.spec_from_file_location(f"_compat_fla_naive_{op}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module_file(path, f"_compat_fla_naive_{op}")
 
 
 @pytest.mark.parametrize("form", ["recurrent", "chunk", "parallel"])

@@ -4,9 +4,7 @@ by the property that names it; the strategies, conventions and budget behave as 
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -20,17 +18,12 @@ from lrnnspec.dag_strategies import DagCase, dag_case_from_json, dag_cases
 from lrnnspec.impls import plstm as P
 from lrnnspec.spec import chain, evaluate_dag, grid
 from lrnnspec.spec.errors import SpecError
+from lrnnspec.targets import load_module_file
 from lrnnspec.tolerance import compare
 
 
 def _planted():
-    name = "planted_dag_for_tests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), "planted_dag.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module_file(os.path.join(os.path.dirname(__file__), "planted_dag.py"), "planted_dag_for_tests")
 
 
 FORMS = {
