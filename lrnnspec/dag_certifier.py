@@ -442,19 +442,23 @@ def prop_gradients(k: DagKernel, case: DagCase, dtype: str) -> dict:
     |ĝ_i − g_i| ≤ C_GRAD·u·√(P+1)·s_i + C_SENS·σ_X + ulp, s_i = max(‖g_X‖_∞, max_Y ‖g_Y ⊙ Y‖_∞ / |X_i|)
     — the rule of :func:`lrnnspec.certifier.prop_gradients` with the number of nodes P for the
     sequence length (no log-space gates: Λ = 0; no triangular solve: κ = 1). Cotangents on the
-    output and, when the kernel returns them, on the edge states."""
+    output and, when the kernel returns them, on the edge states, rounded to the dtypes the kernel
+    returned (what autograd hands its backward), so both sides differentiate the same loss."""
     tdt = TORCH_DTYPES[dtype]
     g = case.graph
     gen = np.random.default_rng(case.seed % 2**32)
     B, P, H, V = case.dims["B"], g.num_nodes, case.dims["H"], case.dims["V"]
-    cot_o = torch.from_numpy(gen.standard_normal((B, P, H, V)))
     with_states = k.caps.states is not None
-    cot_c = torch.from_numpy(gen.standard_normal((B, g.num_edges, H, case.dims["K"], V))) if with_states else None
+    x = case.torch(tdt, k.device, requires_grad=True, flat=True)
+    o, C = k.call(case, dtype, inputs=x, want_states=with_states)
+    cot_o = torch.from_numpy(gen.standard_normal((B, P, H, V))).to(o.dtype).double()
+    cot_c = None
+    if with_states:
+        cot_c = torch.from_numpy(gen.standard_normal((B, g.num_edges, H, case.dims["K"], V)))
+        cot_c = cot_c.to(C.dtype).double() if C is not None else cot_c
     want = dag_reference_vjp(case, cot_o, cot_c)
     u = UNIT_ROUNDOFF[dtype]
     sensitivity = gradient_sensitivity(case, cot_o, cot_c, want, u)
-    x = case.torch(tdt, k.device, requires_grad=True, flat=True)
-    o, C = k.call(case, dtype, inputs=x, want_states=with_states)
     loss = (o.double() * cot_o.to(o.device)).sum()
     if C is not None:
         loss = loss + (C.double() * cot_c.to(C.device)).sum()
