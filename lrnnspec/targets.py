@@ -26,6 +26,28 @@ def load_module_file(path: str | Path, name: str, *, reuse: bool = True):
     return module
 
 
+def _import_path(path: Path):
+    """A file inside a package (its folder has ``__init__.py``) is imported as that package's module —
+    ``impls/delta_rule.py`` as ``impls.delta_rule``, with the folder above the outermost package on
+    the path — so its relative imports work; any other file is executed on its own."""
+    path = path.resolve()
+    if not (path.parent / "__init__.py").is_file():
+        return load_module_file(path, f"_lrnnspec_target_{path.stem}", reuse=False)
+    parts, root = [path.stem], path.parent
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(".".join(parts))
+    finally:
+        sys.path.remove(str(root))
+    if Path(module.__file__).resolve() != path:
+        raise TargetError(f"{path} is inside package {'.'.join(parts[:-1])!r}, but that name imports "
+                          f"{module.__file__}; pass the module as package.module:function")
+    return module
+
+
 class TargetError(Exception):
     pass
 
@@ -40,7 +62,7 @@ def load_target(target: str):
             path = Path(module_name)
             if not path.is_file():
                 raise TargetError(f"no such file: {path}")
-            module = load_module_file(path, f"_lrnnspec_target_{path.stem}", reuse=False)
+            module = _import_path(path)
         else:
             module = importlib.import_module(module_name)
     except TargetError:

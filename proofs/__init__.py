@@ -13,7 +13,7 @@ from . import parity  # noqa: F401
 from . import modcount  # noqa: F401
 from . import products  # noqa: F401
 from . import wordproblems  # noqa: F401
-from . import dihedral  # noqa: F401
+from . import deltanet_groups  # noqa: F401
 from . import symbolic  # noqa: F401
 from . import horizon  # noqa: F401
 

@@ -77,3 +77,14 @@ def test_conformance_names_a_backend_whose_package_is_missing(tmp_path, capsys, 
     # by default the missing backend is skipped, and said so
     assert main(["conformance", "--family", "retention", "--examples", "1", "--out", str(tmp_path)]) == 0
     assert "skipping backend 'triton'" in capsys.readouterr().err
+
+
+def test_a_file_inside_a_package_is_imported_with_its_relative_imports(tmp_path, capsys):
+    pkg = tmp_path / "mykernels"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_core.py").write_text("from lrnnspec.impls.simple_gla import chunk_simple_gla as core\n")
+    (pkg / "ops.py").write_text("from ._core import core\n\n\ndef my_simple_gla(*args, **kwargs):\n"
+                                "    return core(*args, **kwargs)\n")
+    assert main(["certify", f"{pkg / 'ops.py'}:my_simple_gla", "--family", "simple_gla", "--examples", "2"]) == 0
+    assert "CERTIFIED" in capsys.readouterr().out

@@ -176,6 +176,7 @@ def _figures(data: dict, figdir: Path) -> list[str]:
 
 def _run_expressivity(args) -> int:
     import lrnnspec.proofs  # noqa: F401  (registers the checks)
+    from lrnnspec.proofs.construction import CONSTRUCTIONS
     from lrnnspec.proofs.horizon import HORIZON_BUDGETS, horizon_table
     from lrnnspec.proofs.matrix import matrix
     from lrnnspec.proofs.result import CHECKS, run
@@ -207,6 +208,12 @@ def _run_expressivity(args) -> int:
     if cached is None:
         print("computing finite-precision horizons (slow; cached in the JSON) ...", file=sys.stderr, flush=True)
         cached = {"budget": budget, "table": horizon_table(budget)}
+    else:  # constructions registered since the cache was written get theirs; removed ones are dropped
+        missing = sorted(set(CONSTRUCTIONS) - set(cached["table"]))
+        if missing:
+            print(f"computing finite-precision horizons of {', '.join(missing)} ...", file=sys.stderr, flush=True)
+        table = {**cached["table"], **horizon_table(budget, missing)} if missing else cached["table"]
+        cached = {"budget": budget, "table": {n: table[n] for n in sorted(CONSTRUCTIONS)}}
     verdicts = {r.name: r.verdict for r in results}
     data = {"generated": time.strftime("%Y-%m-%d"), "profile": profile, "checks": [r.to_json() for r in results],
             "matrix": matrix(verdicts), "horizons": cached}

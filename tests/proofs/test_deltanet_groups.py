@@ -1,5 +1,5 @@
-"""The D_m construction with two DeltaNet [−1,1] layers: group tables, one reflection per token, and
-negative controls the verification must catch."""
+"""The DeltaNet [−1,1] group constructions (D_m in two layers, S4 in four): group tables, one reflection
+per token per layer, every word decoded, and negative controls the verification must catch."""
 
 import dataclasses
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from lrnnspec.proofs.construction import run_exhaustive
-from lrnnspec.proofs.dihedral import dihedral_construction, dihedral_group, matrix
+from lrnnspec.proofs.deltanet_groups import dihedral_construction, dihedral_group, matrix, s4_construction
 
 
 @given(st.integers(3, 7), st.data())
@@ -19,9 +19,10 @@ def test_dihedral_table_matches_matrix_products(m, data):
     assert np.allclose(matrix(m, g.elements[g.table[q, a]]), prod, atol=1e-12)
 
 
-@pytest.mark.parametrize("m", [3, 4, 6])
-def test_every_token_is_one_generalized_householder_factor_with_beta_0_or_2(m):
-    con = dihedral_construction(m)
+@pytest.mark.parametrize("build", [lambda: dihedral_construction(3), lambda: dihedral_construction(4),
+                                   lambda: dihedral_construction(6), s4_construction])
+def test_every_token_is_one_generalized_householder_factor_with_beta_0_or_2(build):
+    con = build()
     for layer in con.layers:
         assert layer.family == "delta_rule" and layer.n_h == 1
         assert set(np.unique(layer.tokens["beta"])) <= {0.0, 2.0}
@@ -48,3 +49,15 @@ def test_layer_two_without_the_parity_layer_is_caught():
     broken = dataclasses.replace(con, route=lambda i, letters, labels: (
         np.zeros_like(letters) if i == 0 else 2 * letters))  # c_t ≡ 0: the rotations are mis-applied
     assert not run_exhaustive(broken, "fp64", 3)["ok"]
+
+
+def test_s4_construction_decodes_every_word_up_to_length_3_in_fp64():
+    res = run_exhaustive(s4_construction(), "fp64", 3)
+    assert res["ok"] and res["words"] == 24 + 24 ** 2 + 24 ** 3
+
+
+def test_s4_without_the_v4_layers_is_caught():
+    con = s4_construction()
+    broken = dataclasses.replace(con, route=lambda i, letters, labels: (
+        con.route(i, letters, labels) if i < 2 else np.zeros_like(letters)))  # n_t ≡ e
+    assert not run_exhaustive(broken, "fp64", 2)["ok"]
