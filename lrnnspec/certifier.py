@@ -577,20 +577,19 @@ def reference_vjp(case: Case, cotangents: dict, names: list[str]) -> dict[str, n
     return {n: (np.zeros(v.shape) if g is None else g.numpy()) for (n, v), g in zip(leaves.items(), grads)}
 
 
-def gradient_sensitivity(case: Case, cotangents: dict, names: list[str], want: dict, u: float,
-                         trials: int = 2) -> dict[str, float]:
-    """σ_X = max over ``trials`` of ‖g_X(x ⊙ (1 + u·ξ)) − g_X(x)‖_∞, ξ random signs on every input and
-    the initial state: how far the exact gradient moves when the inputs move by one rounding.
-    A backward-stable kernel's error is of this size; it is what the normwise scale misses when
-    the gradient is ill-conditioned (mLSTM's read-out divides by |nᵀq|, which can cancel to
-    1/1000 of Σ|n||q|, and the gradient of a quotient amplifies that cancellation)."""
+def gradient_sensitivity(values: dict[str, np.ndarray], vjp: Callable[[dict], dict], want: dict, u: float,
+                         seed: int, trials: int = 2) -> dict[str, float]:
+    """σ_X = max over ``trials`` of ‖g_X(x ⊙ (1 + u·ξ)) − g_X(x)‖_∞, ξ random signs on every entry of
+    ``values`` (the inputs and initial state; ``vjp`` maps moved values to the reference gradients):
+    how far the exact gradient moves when the inputs move by one rounding. A backward-stable
+    kernel's error is of this size; it is what the normwise scale misses when the gradient is
+    ill-conditioned (mLSTM's read-out divides by |nᵀq|, which can cancel to 1/1000 of Σ|n||q|, and
+    the gradient of a quotient amplifies that cancellation)."""
     worst = dict.fromkeys(want, 0.0)
     for trial in range(trials):
-        rng = np.random.default_rng([case.seed % 2**32, trial])
-        jitter = lambda a: a * (1.0 + u * rng.choice([-1.0, 1.0], a.shape))  # noqa: E731
-        moved = _with_values(case, {n: jitter(v) for n, v in case.arrays.items()},
-                             None if case.state is None else {n: jitter(v) for n, v in case.state.items()})
-        for n, g in reference_vjp(moved, cotangents, names).items():
+        rng = np.random.default_rng([seed % 2**32, trial])
+        moved = {n: v * (1.0 + u * rng.choice([-1.0, 1.0], v.shape)) for n, v in values.items()}
+        for n, g in vjp(moved).items():
             worst[n] = max(worst[n], float(np.max(np.abs(g - want[n]), initial=0.0)))
     return worst
 
@@ -614,7 +613,14 @@ def prop_gradients(k: Kernel, case: Case, dtype: str) -> dict:
     if k.caps.final_state:
         cot |= {n: torch.from_numpy(gen.standard_normal(v.shape)).to(state_dtype).double() for n, v in ref.state.items()}
     want = reference_vjp(case, cot, names)
-    sensitivity = gradient_sensitivity(case, cot, names, want, UNIT_ROUNDOFF[dtype])
+    state = {f"initial_state[{n}]": v for n, v in (case.state or {}).items()}
+
+    def moved_vjp(moved):
+        inputs = {n: moved[n] for n in case.arrays}
+        init = None if case.state is None else {n: moved[f"initial_state[{n}]"] for n in case.state}
+        return reference_vjp(_with_values(case, inputs, init), cot, names)
+
+    sensitivity = gradient_sensitivity({**case.arrays, **state}, moved_vjp, want, UNIT_ROUNDOFF[dtype], case.seed)
     x = case.torch(tdt, k.device, requires_grad=True)
     init = case.torch_state(k.device, requires_grad=True)
     o, state = k.call(case, dtype, inputs=x, initial_state=init)

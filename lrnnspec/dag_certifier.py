@@ -64,7 +64,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import HypothesisException
 
 from lrnnspec.certifier import (
-    TORCH_DTYPES, PropertyFailure, Verdict, _deadline, check_gradients, nan_poisoned_allocations,
+    TORCH_DTYPES, PropertyFailure, Verdict, _deadline, check_gradients, gradient_sensitivity,
+    nan_poisoned_allocations,
 )
 from lrnnspec.dag_strategies import DagCase, dag_cases
 from lrnnspec.spec.dag import evaluate_dag
@@ -423,20 +424,6 @@ def dag_reference_vjp(case: DagCase, cot_output: torch.Tensor, cot_states: torch
     return {n: (np.zeros(v.shape) if gr is None else gr.numpy()) for (n, v), gr in zip(x.items(), grads)}
 
 
-def gradient_sensitivity(case: DagCase, cot_output, cot_states, want: dict, u: float, trials: int = 2) -> dict:
-    """σ_X = max over ``trials`` of ‖g_X(x ⊙ (1 + u·ξ)) − g_X(x)‖_∞ (ξ random signs on every input):
-    the exact gradient's own movement under a one-rounding perturbation of the inputs
-    (as :func:`lrnnspec.certifier.gradient_sensitivity`)."""
-    worst = dict.fromkeys(want, 0.0)
-    base = _flat_inputs(case)
-    for trial in range(trials):
-        rng = np.random.default_rng([case.seed % 2**32, trial])
-        moved = {n: v * (1.0 + u * rng.choice([-1.0, 1.0], v.shape)) for n, v in base.items()}
-        for n, g in dag_reference_vjp(case, cot_output, cot_states, moved).items():
-            worst[n] = max(worst[n], float(np.max(np.abs(g - want[n]), initial=0.0)))
-    return worst
-
-
 def prop_gradients(k: DagKernel, case: DagCase, dtype: str) -> dict:
     """Kernel VJP vs the float64 recurrence's, per element i of each input X:
     |ĝ_i − g_i| ≤ C_GRAD·u·√(P+1)·s_i + C_SENS·σ_X + ulp, s_i = max(‖g_X‖_∞, max_Y ‖g_Y ⊙ Y‖_∞ / |X_i|)
@@ -458,7 +445,8 @@ def prop_gradients(k: DagKernel, case: DagCase, dtype: str) -> dict:
         cot_c = cot_c.to(C.dtype).double() if C is not None else cot_c
     want = dag_reference_vjp(case, cot_o, cot_c)
     u = UNIT_ROUNDOFF[dtype]
-    sensitivity = gradient_sensitivity(case, cot_o, cot_c, want, u)
+    sensitivity = gradient_sensitivity(_flat_inputs(case), lambda moved: dag_reference_vjp(case, cot_o, cot_c, moved),
+                                       want, u, case.seed)
     loss = (o.double() * cot_o.to(o.device)).sum()
     if C is not None:
         loss = loss + (C.double() * cot_c.to(C.device)).sum()
