@@ -49,7 +49,8 @@ from .result import CheckResult, check
 from .verify import summarize, verify
 
 ORDERS = (3, 4, 5)  # D3 ≅ S3 (order 6), D4 (8), D5 (10)
-SOURCE = "Siems et al. 2025 (DeltaProduct: v2 abstract, Thm 1(iii)) [S]; constructions [ours], after Grazzi et al. 2025 Thm 6"
+SOURCE = ("Siems et al. 2025 (DeltaProduct: v2 abstract, Thm 1(iii)) [S]; constructions [ours], "
+          "after Grazzi et al. 2025 Thm 6")
 HYPOTHESIS = ("every layer DeltaNet with n_h = 1: scalar transitions in {1, −1} or 2×2 identity / reflection "
               "(β ∈ {0, 2}, unit keys)")
 
@@ -176,7 +177,8 @@ def s4_construction() -> Construction:
                         d.layers + [z2_layer("V4 coordinate (01)(23)"), z2_layer("V4 coordinate (02)(13)")],
                         route=route, readout=readout,
                         description="S4 in four DeltaNet [−1,1] layers: S4/V4 ≅ S3 ≅ D3 by the two-layer D3 "
-                                    "construction, then n_t = s(ḡ_t)⁻¹ g_t ∈ V4 ≅ Z2² by two scalar reflection layers")
+                                    "construction, then n_t = s(ḡ_t)⁻¹ g_t ∈ V4 ≅ Z2² by two scalar "
+                                    "reflection layers")
 
 
 for _m in ORDERS:
