@@ -74,7 +74,7 @@ class Bound:
 
     family: Family
     x: dict[str, torch.Tensor]          # per-step inputs [B, T, HV, ...] (GVA expanded, n_h split)
-    p: Options                  # options, static inputs, scale
+    p: Options                          # options, static inputs, scale
     state: dict[str, torch.Tensor]      # [N, ...] in the compute dtype
     segments: list[tuple[int, int]] | None
     dims: dict[str, int]

@@ -8,7 +8,7 @@ import json
 import sys
 
 
-from lrnnspec.targets import TargetError, load_target  # noqa: F401  (re-exported)
+from lrnnspec.targets import TargetError, load_target
 
 
 def _certify(args) -> int:
