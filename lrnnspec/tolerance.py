@@ -126,10 +126,17 @@ def compare(got: np.ndarray, ref: np.ndarray, emulated: np.ndarray, dtype: str, 
         floor = floor * np.broadcast_to(conditioning, ref.shape)
     budget = C_BASE * E + floor + ulp(ref, out_fmt)
     if exponent_mass is not None:
-        budget = budget + C_EXP * u * _envelope(np.broadcast_to(exponent_mass, ref.shape), time_axis) * M
+        mass = _envelope(np.broadcast_to(exponent_mass, ref.shape), time_axis)
+        # no mass, or no magnitude, adds nothing — also when the other factor overflowed (0·∞)
+        with np.errstate(invalid="ignore"):
+            budget = budget + np.where((mass == 0) | (M == 0), 0.0, C_EXP * u * mass * M)
     err = np.abs(got - ref)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        r = np.where(np.isnan(got), np.inf, err / budget)
+        r = err / budget
+    # where the emulated sequential evaluation overflowed (budget ∞ or NaN), this format cannot judge
+    # the element: it is not compared (an overflow of the oracle itself is handled below)
+    r = np.where(np.isfinite(budget), r, 0.0)
+    r = np.where(np.isnan(got), np.inf, r)
     # an oracle beyond the output format's range overflows in any correct kernel: not compared
     from lrnnspec.spec.formats import get_format
 

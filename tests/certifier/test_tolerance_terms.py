@@ -79,3 +79,17 @@ def test_declared_contract_is_the_baseline_and_is_recorded():
 def test_bad_contract_is_rejected_naming_the_argument(contracts, rule):
     with pytest.raises(SpecError, match=rf"contracts.*{rule}"):
         certify(chunk_simple_gla, "simple_gla", dtypes=["fp32"], contracts=contracts)
+
+
+def test_compare_never_reports_nan_and_judges_only_what_the_format_can():
+    from lrnnspec.tolerance import compare
+
+    ref = np.array([1.0, 2.0, 3.0])
+    emulated = np.array([np.inf, np.nan, 3.0])         # the fp16 sequential evaluation overflowed (twice)
+    for got, ok in (([np.inf, 5.0, 3.0], True),        # unjudged where the emulation broke down
+                    ([1.0, 2.0, np.inf], False),       # overflow where the format does fine
+                    ([1.0, np.nan, 3.0], False)):      # NaN output: always rejected
+        with np.errstate(all="raise"):
+            cmp = compare(np.array(got), ref, emulated, "fp16", time_axis=None, length=4,
+                          exponent_mass=np.zeros(3))
+        assert not np.isnan(cmp.worst) and cmp.ok is ok, (got, cmp.worst)
