@@ -31,10 +31,14 @@ bottom-out of A], Φ_D = [right-out of C; bottom-out of B] — and the parent's 
 attention with its c²×c² gating matrix, plus the boundary states passed between blocks along
 anti-diagonal wavefronts (1-D: along the chunks). Other grid directions are the right/down cover of
 the flipped image.
+
+Precision: fp16 / bf16 inputs are computed in float32 (outputs rounded back to the inputs' dtype,
+edge states float32), the ``mixed-fp16`` / ``mixed-bf16`` contract of every lrnnspec.impls form.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -46,6 +50,22 @@ __all__ = [
     "gating_matrix_1d", "parallel_1d", "chunked_1d",
     "gating_matrix_2d", "parallel_2d", "chunked_2d",
 ]
+
+
+def _fp32_compute(fn):
+    """fp16 / bf16 inputs are computed in float32 (the precision contract ``mixed-fp16`` /
+    ``mixed-bf16`` of every lrnnspec.impls form): the output is rounded back to the inputs' dtype,
+    edge states stay float32."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        low = next((a.dtype for a in (*args, *kwargs.values())
+                    if isinstance(a, torch.Tensor) and a.dtype in (torch.float16, torch.bfloat16)), None)
+        if low is None:
+            return fn(*args, **kwargs)
+        up = lambda a: a.float() if isinstance(a, torch.Tensor) and a.dtype == low else a  # noqa: E731
+        out = fn(*map(up, args), **{n: up(a) for n, a in kwargs.items()})
+        return (out[0].to(low), *out[1:]) if isinstance(out, tuple) else out.to(low)
+    return wrapper
 
 
 def _scale(q, scale):
@@ -60,6 +80,7 @@ def _direct(qs, k, v, D):
 
 
 # --- the node-by-node recurrence (eqs. 5–6) ----------------------------------------------------------
+@_fp32_compute
 def recurrent(graph: Graph, q, k, v, S, T, M, D=None, scale=None, return_states: bool = False):
     """Eqs. 5–6 node by node in ``graph.order`` (flat node axis: q [B,P,H,K] ...). Returns the
     output [B,P,H,V] (and the edge states [B,E,H,K,V] with ``return_states``)."""
@@ -138,6 +159,7 @@ def gating_matrix_dag(graph: Graph, S, T, M):
     return Mmat @ W @ Smat
 
 
+@_fp32_compute
 def parallel_dag(graph: Graph, q, k, v, S, T, M, D=None, scale=None):
     """The gating-matrix form on any DAG (flat node axis)."""
     return masked_attention(q, k, v, gating_matrix_dag(graph, S, T, M), D, scale)
@@ -182,11 +204,13 @@ def gating_matrix_1d(S, T, M):
     return G[:, :, 0, :n, :n]
 
 
+@_fp32_compute
 def parallel_1d(q, k, v, S, T, M, D=None, scale=None):
     """The 1-D gating-matrix form: masked attention with :func:`gating_matrix_1d`."""
     return masked_attention(q, k, v, gating_matrix_1d(S, T, M), D, scale)
 
 
+@_fp32_compute
 def chunked_1d(q, k, v, S, T, M, D=None, scale=None, chunk: int = 16):
     """Chunkwise form: hierarchical blocks of ``chunk`` (a power of two) nodes, masked attention inside
     a block, the edge state between blocks carried by C ← Tb·C + Σ_w Sb_w k_w v_wᵀ."""
@@ -314,6 +338,7 @@ def gating_matrix_2d(S, T, M, direction: str = "right_down"):
     return out
 
 
+@_fp32_compute
 def parallel_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down"):
     """The 2-D gating-matrix form: masked attention over all h·w nodes with :func:`gating_matrix_2d`."""
     B, h, w, H, K = q.shape
@@ -323,6 +348,7 @@ def parallel_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_do
     return out.reshape(B, h, w, H, v.shape[-1])
 
 
+@_fp32_compute
 def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down", chunk: int = 8):
     """Chunked 2-D form: hierarchical blocks of ``chunk``×``chunk`` nodes (a power of two), masked
     attention inside each block, the 2·chunk boundary edge states between blocks passed along

@@ -130,3 +130,20 @@ def test_bad_chunk_and_direction():
         P.chunked_2d(**x, chunk=3)
     with pytest.raises(ValueError, match="direction"):
         P.parallel_2d(**x, direction="up")
+
+
+@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16])
+def test_half_inputs_compute_in_float32_and_return_their_dtype(low):
+    """fp16/bf16 inputs: every form computes in float32 (the mixed-precision contract of the impls),
+    returns the output in the inputs' dtype and the edge states in float32."""
+    g = grid(3, 4)
+    x = {n: torch.from_numpy(v).to(low) for n, v in random_dag_inputs("plstm", g, seed=3, B=1, H=2, K=3, V=2).items()}
+    x32 = {n: v.float() for n, v in x.items()}
+    flat = lambda t: {n: v.reshape(1, 12, *v.shape[3:]) for n, v in t.items()}  # noqa: E731
+    pairs = [(P.parallel_2d(**x), P.parallel_2d(**x32)), (P.chunked_2d(**x, chunk=2), P.chunked_2d(**x32, chunk=2)),
+             (P.parallel_dag(g, **flat(x)), P.parallel_dag(g, **flat(x32))),
+             (P.recurrent(g, **flat(x)), P.recurrent(g, **flat(x32)))]
+    for got, want in pairs:
+        assert got.dtype == low and torch.equal(got, want.to(low))
+    out, C = P.recurrent(g, **flat(x), return_states=True)
+    assert out.dtype == low and C.dtype == torch.float32
