@@ -613,14 +613,14 @@ def prop_gradients(k: Kernel, case: Case, dtype: str) -> dict:
     if k.caps.final_state:
         cot |= {n: torch.from_numpy(gen.standard_normal(v.shape)).to(state_dtype).double() for n, v in ref.state.items()}
     want = reference_vjp(case, cot, names)
-    state = {f"initial_state[{n}]": v for n, v in (case.state or {}).items()}
+    initial = {f"initial_state[{n}]": v for n, v in (case.state or {}).items()}
 
     def moved_vjp(moved):
         inputs = {n: moved[n] for n in case.arrays}
         init = None if case.state is None else {n: moved[f"initial_state[{n}]"] for n in case.state}
         return reference_vjp(_with_values(case, inputs, init), cot, names)
 
-    sensitivity = gradient_sensitivity({**case.arrays, **state}, moved_vjp, want, UNIT_ROUNDOFF[dtype], case.seed)
+    sensitivity = gradient_sensitivity({**case.arrays, **initial}, moved_vjp, want, UNIT_ROUNDOFF[dtype], case.seed)
     x = case.torch(tdt, k.device, requires_grad=True)
     init = case.torch_state(k.device, requires_grad=True)
     o, state = k.call(case, dtype, inputs=x, initial_state=init)
@@ -629,21 +629,31 @@ def prop_gradients(k: Kernel, case: Case, dtype: str) -> dict:
         if n in cot:
             loss = loss + (s.double() * cot[n].to(s.device)).sum()
     leaves = {**x, **{f"initial_state[{n}]": v for n, v in (init or {}).items()}}
+    got = kernel_vjp(loss, leaves, want)
+    if got is None:
+        return {}
+    lam = 0.0 if ref.exponent_mass is None or ref.exponent_mass.size == 0 else float(ref.exponent_mass.max())
+    kappa = 1.0 if ref.conditioning is None or ref.conditioning.size == 0 else float(ref.conditioning.max())
+    factor = C_GRAD * UNIT_ROUNDOFF[dtype] * (np.sqrt(case.dims["T"] + 1) + lam) * kappa
+    formats = {n: "fp32" if n.startswith("initial_state") else dtype for n in leaves}
+    return check_gradients(got, want, {n: _np(v) for n, v in leaves.items()}, factor=factor,
+                           sensitivity=sensitivity, formats=formats)
+
+
+def kernel_vjp(loss: torch.Tensor, leaves: dict[str, torch.Tensor], want: dict) -> dict[str, np.ndarray] | None:
+    """The kernel's gradients of ``loss`` w.r.t. ``leaves`` (zeros for an unused leaf), shared by the
+    sequence and DAG certifiers; None when the results carry no graph and the reference gradient
+    ``want`` is zero too. A missing backward where the results depend on the inputs, or a backward
+    that raises, is a :class:`PropertyFailure`."""
     if not loss.requires_grad:
         if any(np.any(w != 0) for w in want.values()):
             raise PropertyFailure("the results do not require grad although they depend on the inputs (no backward)")
-        return {}
+        return None
     try:
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
     except Exception as exc:  # noqa: BLE001
         raise PropertyFailure(f"the backward raised {type(exc).__name__}: {exc}") from None
-    lam = 0.0 if ref.exponent_mass is None or ref.exponent_mass.size == 0 else float(ref.exponent_mass.max())
-    kappa = 1.0 if ref.conditioning is None or ref.conditioning.size == 0 else float(ref.conditioning.max())
-    factor = C_GRAD * UNIT_ROUNDOFF[dtype] * (np.sqrt(case.dims["T"] + 1) + lam) * kappa
-    got = {n: np.zeros(leaf.shape) if g is None else _np(g) for (n, leaf), g in zip(leaves.items(), grads)}
-    formats = {n: "fp32" if n.startswith("initial_state") else dtype for n in leaves}
-    return check_gradients(got, want, {n: _np(v) for n, v in leaves.items()}, factor=factor,
-                           sensitivity=sensitivity, formats=formats)
+    return {n: np.zeros(leaf.shape) if g is None else _np(g) for (n, leaf), g in zip(leaves.items(), grads)}
 
 
 def check_gradients(got: dict[str, np.ndarray], want: dict[str, np.ndarray], values: dict[str, np.ndarray], *,
