@@ -14,6 +14,7 @@ from . import modcount  # noqa: F401
 from . import products  # noqa: F401
 from . import wordproblems  # noqa: F401
 from . import deltanet_groups  # noqa: F401
+from . import deltanet_blocks  # noqa: F401
 from . import symbolic  # noqa: F401
 from . import horizon  # noqa: F401
 

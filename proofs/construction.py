@@ -11,6 +11,9 @@ construction is
   every engine;
 * ``route(i, letters, labels)`` — the token each layer reads: a function of the input letter and the
   decoded labels of the layers below at the same step (a finite lookup, the "MLP" between layers);
+* ``levels`` (optional) — the layer each entry of ``layers`` belongs to, when several entries are
+  heads of one layer: an entry sees only the labels of entries at lower levels (the others are
+  passed as ``None``), so the depth a construction claims is enforced, not asserted;
 * each layer's ``decode`` (state ↦ small integer label) and the construction's ``readout`` (labels of
   all layers ↦ automaton state).
 
@@ -155,6 +158,25 @@ class Construction:
     route: Callable[[int, np.ndarray, list[np.ndarray]], np.ndarray] | None = None
     readout: Callable[[list[np.ndarray]], np.ndarray] | None = None
     description: str = ""
+    levels: tuple[int, ...] | None = None  # default: entry i is layer i + 1
+
+    def __post_init__(self):
+        if self.levels is not None:
+            lv = tuple(self.levels)
+            if len(lv) != len(self.layers) or lv[0] != 1 or any(b - a not in (0, 1) for a, b in zip(lv, lv[1:])):
+                raise DomainError("levels", f"must give each of the {len(self.layers)} layers a level, starting at 1 "
+                                            f"and non-decreasing in steps of at most 1, got {self.levels}")
+
+    @property
+    def depth(self) -> int:
+        """Number of layers (heads of one layer count once)."""
+        return len(self.layers) if self.levels is None else max(self.levels)
+
+    def visible(self, i: int, labels: list[np.ndarray]) -> list:
+        """The labels entry ``i`` may read: those of lower levels; ``None`` for the rest."""
+        if self.levels is None:
+            return labels
+        return [lab if self.levels[j] < self.levels[i] else None for j, lab in enumerate(labels)]
 
     def tokens_for(self, i: int, letters: np.ndarray, labels: list[np.ndarray]) -> np.ndarray:
         return letters if self.route is None else self.route(i, letters, labels)
@@ -168,7 +190,7 @@ def _step(con: Construction, engine: str, states: list, letters: np.ndarray):
     exact = engine.startswith("exact")
     labels, new = [], []
     for i, layer in enumerate(con.layers):
-        tok = con.tokens_for(i, letters, labels)
+        tok = con.tokens_for(i, letters, con.visible(i, labels))
         res = evaluate(layer.family, layer.inputs(tok), engine=engine, initial_state=states[i], **layer.options)
         new.append(next(iter(res.raw["state"].values())) if exact else res.final_state)
         labels.append(np.asarray(layer.decode(np.asarray(res.final_state, dtype=np.float64))))

@@ -2,7 +2,8 @@
 
 **Claims** (Siems et al. 2025, DeltaProduct [S]): DeltaNet[−1,1] solves every dihedral group D_m with 2
 layers (v2 abstract) and S_n with 4 layers (Thm 1(iii), through wide lookup MLPs). Checked here: D_m
-(D3 ≅ S3) with 2 layers and S4 with 4 layers, by explicit constructions [ours].
+(D3 ≅ S3) with 2 layers and S4 with 3 layers, by explicit constructions [ours]; A5, S4 and S5 by
+blocks of tokens are in :mod:`deltanet_blocks`.
 
 **D_m in two layers** (the idea of Grazzi et al. 2025 Thm 6, carried to D_m). D_m acts on R² as
 ``(j, f) ↦ R(2πj/m) Fᶠ`` with ``F = diag(1, −1)``: rotations (f = 0) and the reflections
@@ -22,15 +23,15 @@ rotation x_t ≠ e flips c and M_t = F^{c_t} x_t F^{1−c_t} is a reflection. So
   ``I − 2 n nᵀ``, n the unit normal of its mirror; its decoder takes the nearest of the 2m points
   ``E v₀`` (E ∈ D_m; v₀ at angle π/(2m), on no mirror: 2m points π/m apart), and g_t = F^{c_t} E.
 
-**S4 in four layers** (a quotient by a normal subgroup). V4 = {e, (01)(23), (02)(13), (03)(12)} is
+**S4 in three layers** (a quotient by a normal subgroup). V4 = {e, (01)(23), (02)(13), (03)(12)} is
 normal in S4 with S4/V4 ≅ S3 (S4 permuting the three pairings of {0,1,2,3}) and the stabilizer of 3 a
 complement: every g = s(ḡ)·n, s(ḡ) ∈ Stab(3), n ∈ V4. Layers 1–2 run the D3 construction on the
 image ḡ_t ∈ S3 ≅ D3. Then n_t = s(ḡ_t)⁻¹ g_t obeys n_t = M_t n_{t−1} with
 
     M_t = s(ḡ_t)⁻¹ x_t s(ḡ_{t−1}) ∈ V4,         ḡ_{t−1} = x̄_t⁻¹ ḡ_t,
 
-a function of (x_t, ḡ_t) — what layers 3–4 read. V4 ≅ Z2 × Z2 (basis (01)(23), (02)(13)) is abelian,
-so each coordinate is one scalar reflection layer. The readout is g_t = s(ḡ_t)·n_t.
+a function of (x_t, ḡ_t) — what layer 3 reads. V4 ≅ Z2 × Z2 (basis (01)(23), (02)(13)) is abelian,
+so each coordinate is one scalar reflection head of layer 3. The readout is g_t = s(ḡ_t)·n_t.
 
 Every transition has a real spectrum (±1), so no single layer counts mod 3 (Grazzi Thm 2); the
 stack does, because the layers together realize the rotations.
@@ -175,8 +176,8 @@ def s4_construction() -> Construction:
 
     return Construction("groups.deltanet.S4", Automaton(s4.table),
                         d.layers + [z2_layer("V4 coordinate (01)(23)"), z2_layer("V4 coordinate (02)(13)")],
-                        route=route, readout=readout,
-                        description="S4 in four DeltaNet [−1,1] layers: S4/V4 ≅ S3 ≅ D3 by the two-layer D3 "
+                        route=route, readout=readout, levels=(1, 2, 3, 3),
+                        description="S4 in three DeltaNet [−1,1] layers: S4/V4 ≅ S3 ≅ D3 by the two-layer D3 "
                                     "construction, then n_t = s(ḡ_t)⁻¹ g_t ∈ V4 ≅ Z2² by two scalar "
                                     "reflection layers")
 
@@ -186,7 +187,8 @@ for _m in ORDERS:
 construction("groups.deltanet.S4")(s4_construction)
 
 
-def _verified(name: str, result: str, build, extra=None, exact_cap: int = 3, emulate_cap: int = 4):
+def _verified(name: str, result: str, build, extra=None, exact_cap: int = 3, emulate_cap: int = 4,
+              source: str = SOURCE, hypothesis: str = HYPOTHESIS):
     @check(name)
     def run(profile: str) -> CheckResult:
         start = time.perf_counter()
@@ -195,11 +197,11 @@ def _verified(name: str, result: str, build, extra=None, exact_cap: int = 3, emu
         for con in build():
             hyp = hypothesis_report(con)
             ev = verify(con, profile, exact_cap=exact_cap, emulate_cap=emulate_cap)
-            evidence[con.name] = {"construction": con.description, "layers": len(con.layers),
+            evidence[con.name] = {"construction": con.description, "layers": con.depth, "heads": len(con.layers),
                                   "n_h": [layer.n_h for layer in con.layers], "hypothesis": hyp,
                                   "summary": summarize(ev), **ev}
             ok &= hyp["ok"] and ev["ok"] and all(layer.n_h == 1 for layer in con.layers)
-        return CheckResult(name, result, SOURCE, HYPOTHESIS, "verified" if ok else "failed", evidence,
+        return CheckResult(name, result, source, hypothesis, "verified" if ok else "failed", evidence,
                            time.perf_counter() - start)
 
     return run
@@ -209,5 +211,5 @@ _verified("groups.dihedral", "D_m word problems (D3 ≅ S3, D4, D5) with two Del
           lambda: [dihedral_construction(m) for m in ORDERS],
           lambda: {"D3 ≅ S3 (explicit isomorphism found)":
                    isomorphism_to_permutations(dihedral_group(3), symmetric_group(3)) is not None})
-_verified("groups.deltanet.S4", "S4 word problem with four DeltaNet [−1,1] layers", lambda: [s4_construction()],
+_verified("groups.deltanet.S4", "S4 word problem with three DeltaNet [−1,1] layers (quotient by V4)", lambda: [s4_construction()],
           exact_cap=2, emulate_cap=3)

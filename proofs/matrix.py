@@ -71,13 +71,15 @@ ROWS = (
         "mod-3": Cell("✗ 1 layer; ✓ 2", ("modcount.real_spectrum", "modcount.reflections"), "Grazzi Thm 2 / Thm 6"),
         "S3": Cell("✓ 2", ("groups.dihedral",), "S3 ≅ D3: parity of rotations in layer 1, one reflection per "
                                                 "token in layer 2 (Siems et al. [S]; construction ours)"),
-        "S4": Cell("✓ 4", ("groups.deltanet.S4",), "S4/V4 ≅ S3 by the two-layer D3 construction, V4 ≅ Z2² by two "
-                                                   "scalar reflection layers (Siems et al. Thm 1(iii) [S]; "
-                                                   "construction ours)"),
-        "A5": Cell("✓ 4 [S]", (), "Siems et al. Thm 1(iii) [S]; not checked here: A5 is simple, so the quotient "
-                                  "construction of S4 does not apply"),
-        "S5": Cell("✓ 1 (swap letters only)", ("groups.permutation.S5_swaps",),
-                   "Grazzi Thm 3 with k = 2; the full S5 (✓ 4 layers, Siems et al. [S]) is not checked here"),
+        "S4": Cell("✓ 2", ("groups.deltanet.blocks.SO3", "groups.deltanet.S4"),
+                   "cube rotations by two-letter blocks, one half-turn mirror per token (ours); also 3 layers by "
+                   "S4/V4 ≅ S3 (ours); Siems et al. Thm 1(iii) [S] state 4 layers"),
+        "A5": Cell("✓ 2", ("groups.deltanet.blocks.SO3",),
+                   "icosahedral rotations by two-letter blocks: layer 1 = parity + fading delay, layer 2 applies "
+                   "each block's product as two mirrors, one per token (ours); Siems et al. Thm 1(iii) [S] state 4"),
+        "S5": Cell("✓ 3", ("groups.deltanet.blocks.S5", "groups.permutation.S5_swaps"),
+                   "permutation matrices by four-letter blocks of ≤ 4 swaps (ours); swap letters alone: 1 layer "
+                   "(Grazzi Thm 3 with k = 2)"),
         "star-free": Cell("✓ multi-layer", ("regular.star_free",), "as for DeltaNet [0,1] (β ∈ {0, ¾} ⊂ [0, 2])"),
         "all regular": Cell("? (gated ✓ [S])", (), "not settled by our sources for the ungated layer"),
     }),
