@@ -21,3 +21,4 @@ from . import horizon  # noqa: F401
 # --- regular languages (proofs/regular*.py, maintained separately): add its import line below ---
 from . import plstm  # noqa: F401
 from . import regular  # noqa: F401
+from . import deltanet_regular  # noqa: F401

@@ -179,7 +179,8 @@ class Construction:
         return [lab if self.levels[j] < self.levels[i] else None for j, lab in enumerate(labels)]
 
     def tokens_for(self, i: int, letters: np.ndarray, labels: list[np.ndarray]) -> np.ndarray:
-        return letters if self.route is None else self.route(i, letters, labels)
+        """Layer i's tokens, from the letters and the labels of the layers it may read."""
+        return letters if self.route is None else self.route(i, letters, self.visible(i, labels))
 
     def read(self, labels: list[np.ndarray]) -> np.ndarray:
         return labels[-1] if self.readout is None else self.readout(labels)
@@ -190,7 +191,7 @@ def _step(con: Construction, engine: str, states: list, letters: np.ndarray):
     exact = engine.startswith("exact")
     labels, new = [], []
     for i, layer in enumerate(con.layers):
-        tok = con.tokens_for(i, letters, con.visible(i, labels))
+        tok = con.tokens_for(i, letters, labels)
         res = evaluate(layer.family, layer.inputs(tok), engine=engine, initial_state=states[i], **layer.options)
         new.append(next(iter(res.raw["state"].values())) if exact else res.final_state)
         labels.append(np.asarray(layer.decode(np.asarray(res.final_state, dtype=np.float64))))

@@ -88,22 +88,82 @@ def fading_head(alphabet: int, depth: int, name: str) -> Layer:
                  decode=decode, options={"eigenvalue_range": "[-1,1]"}, name=name)
 
 
-class BlockSchedule:
-    """The layers of the block construction for ``group`` (matrices ``mats``) and how they are wired.
+class Wiring:
+    """Heads of a DeltaNet stack at their levels — a ripple counter, delayed streams, main heads —
+    and the lookups between them. Subclasses give a stream's current value (:meth:`stream_value`) and
+    the main heads' tokens (:meth:`main_tokens`)."""
 
-    ``normals``: the unit normals N; ``factors[g]``: indices into N, in the order they act, with
-    ``H(n_m)⋯H(n_1) = mats[g]`` and m ≤ ``block``."""
-
-    def __init__(self, name: str, group: Group, mats: list[np.ndarray], normals: list[np.ndarray],
-                 factors: list[list[int]], block: int, phases: int):
+    def __init__(self, block: int, phases: int):
         if block < 2 or block & (block - 1) or phases < 1 or phases & (phases - 1) or block % phases:
             raise ValueError(f"block must be a power of two ≥ 2 and phases a power of two dividing it, got "
                              f"{block}, {phases}")
+        self.L, self.P = block, phases
+        self.bits, self.phase_bits = int(math.log2(block)), int(math.log2(phases))
+        self.sizes: dict = {}
+        self._entries = [(b + 1, ("counter", b), z2_layer(f"counter bit {b + 1}: t mod {2 ** (b + 1)}"))
+                         for b in range(self.bits)]
+
+    def add_stream(self, stream, alphabet: int, reach: int, level: int) -> None:
+        """P fading heads keyed by t mod P, together holding the stream's values x_{t−k}, k ≤ ``reach``."""
+        if level <= self.phase_bits:
+            raise ValueError(f"a stream keyed by t mod {self.P} needs level > {self.phase_bits}, got {level}")
+        self.sizes[stream] = alphabet
+        self._entries += [(level, ("delay", stream, p), fading_head(alphabet, reach // self.P + 1,
+                                                                    f"delay {stream}, t ≡ {p} mod {self.P}"))
+                          for p in range(self.P)]
+
+    def add(self, level: int, role, layer: Layer) -> None:
+        self._entries.append((level, role, layer))
+
+    def finish(self) -> None:
+        entries = sorted(self._entries, key=lambda e: e[0])
+        self.levels = tuple(e[0] for e in entries)
+        self.roles = [e[1] for e in entries]
+        self.layers = [e[2] for e in entries]
+        self.index = {role: i for i, role in enumerate(self.roles)}
+
+    # --- lookups -------------------------------------------------------------------------------
+    def phase(self, labels: list, bits: int, n: int) -> np.ndarray:
+        """t mod 2^bits (of n sequences) from the counter labels."""
+        return sum((labels[self.index["counter", b]].astype(np.int64) << b for b in range(bits)),
+                   np.zeros(n, dtype=np.int64))
+
+    def lookback(self, labels: list, stream, k: int) -> np.ndarray:
+        """The stream's value at t − k (its alphabet size where t − k < 1): head (t − k) mod P,
+        digit ⌊k/P⌋."""
+        size = self.sizes[stream]
+        codes = np.stack([labels[self.index["delay", stream, p]] for p in range(self.P)])
+        head = (self.phase(labels, self.phase_bits, codes.shape[1]) - k) % self.P
+        return (codes[head, np.arange(codes.shape[1])] // (size + 1) ** (k // self.P)) % (size + 1)
+
+    def route(self, i: int, letters: np.ndarray, labels: list) -> np.ndarray:
+        role = self.roles[i]
+        if role[0] == "counter":
+            lower = [labels[self.index["counter", b]] == 0 for b in range(role[1])]
+            return np.all(lower, axis=0).astype(np.int64) if lower else np.ones_like(letters)
+        if role[0] == "delay":
+            due = self.phase(labels, self.phase_bits, len(letters)) == role[2]
+            return np.where(due, self.stream_value(role[1], letters, labels) + 1, 0)
+        return self.main_tokens(role, letters, labels)
+
+    def stream_value(self, stream, letters: np.ndarray, labels: list) -> np.ndarray:
+        raise NotImplementedError
+
+    def main_tokens(self, role, letters: np.ndarray, labels: list) -> np.ndarray:
+        raise NotImplementedError
+
+
+class BlockSchedule(Wiring):
+    """The block construction for ``group`` (matrices ``mats``): ``normals`` N and ``factors[g]``,
+    indices into N in the order they act, with ``H(n_m)⋯H(n_1) = mats[g]``, m ≤ ``block``."""
+
+    def __init__(self, name: str, group: Group, mats: list[np.ndarray], normals: list[np.ndarray],
+                 factors: list[list[int]], block: int, phases: int):
+        super().__init__(block, phases)
         if max(len(f) for f in factors) > block:
             raise ValueError(f"{name}: an element needs more than block = {block} reflections")
-        self.name, self.group, self.mats, self.L, self.P = name, group, mats, block, phases
+        self.name, self.group, self.mats = name, group, mats
         self.A, d = group.order, mats[0].shape[0]
-        self.bits = int(math.log2(block))
         self.reach = 2 * block - 2                               # oldest letter read: x_{t−2L+2}
         self.depth_per_head = self.reach // phases + 1
         # main-layer tokens: 0 = identity (β = 0), 1 + m = H(normals[m])
@@ -128,60 +188,37 @@ class BlockSchedule:
         main = Layer("delta_rule", {"k": keys, "beta": betas, "v": np.zeros((len(keys), 1, d))},
                      h0=np.eye(d).reshape(1, d, d), decode=nearest(book), options={"eigenvalue_range": "[-1,1]"},
                      name=f"{d}×{d} reflections, one factor of a block product per token")
-        delay_level = int(math.log2(phases)) + 1
-        entries = [(i + 1, z2_layer(f"counter bit {i + 1}: t mod {2 ** (i + 1)}")) for i in range(self.bits)]
-        entries += [(delay_level, fading_head(self.A, self.depth_per_head, f"delay head, t ≡ {p} mod {phases}"))
-                    for p in range(phases)]
-        entries.sort(key=lambda e: e[0])
-        self.levels = tuple(lv for lv, _ in entries) + (max(self.bits, delay_level) + 1,)
-        self.layers = [layer for _, layer in entries] + [main]
-        self.counters = [i for i, layer in enumerate(self.layers) if layer.name.startswith("counter")]
-        self.delays = [i for i, layer in enumerate(self.layers) if layer.name.startswith("delay")]
+        self.add_stream("x", self.A, self.reach, self.phase_bits + 1)
+        self.add(max(self.bits, self.phase_bits + 1) + 1, ("main",), main)
+        self.finish()
 
-    # --- wiring --------------------------------------------------------------------------------
-    def phase(self, labels: list, bits: int) -> np.ndarray:
-        """t mod 2^bits from the counter labels."""
-        return sum(labels[self.counters[i]].astype(np.int64) << i for i in range(bits))
+    def stream_value(self, stream, letters, labels):
+        return letters
 
-    def lookback(self, labels: list, letters: np.ndarray, k: int) -> np.ndarray:
-        """x_{t−k} (the value |Σ| where t − k < 1), read from the delay heads: head (t − k) mod P,
-        digit ⌊k/P⌋."""
-        r = self.phase(labels, int(math.log2(self.P))) if self.P > 1 else np.zeros_like(letters)
-        codes = np.stack([labels[i] for i in self.delays])[(r - k) % self.P, np.arange(len(letters))]
-        return (codes // (self.A + 1) ** (k // self.P)) % (self.A + 1)
-
-    def block_product(self, labels: list, letters: np.ndarray, r: np.ndarray):
+    def block_product(self, labels: list, r: np.ndarray):
         """u_s (the product of the block completed r steps ago) and whether that block exists."""
-        u, ok = np.zeros_like(letters), np.ones(len(letters), dtype=bool)
+        u, ok = np.zeros_like(r), np.ones(len(r), dtype=bool)
         for k in range(self.reach, -1, -1):
             inside = (k >= r) & (k <= r + self.L - 1)
-            x = self.lookback(labels, letters, k)
+            x = self.lookback(labels, "x", k)
             ok &= ~inside | (x < self.A)
             u = np.where(inside & (x < self.A), self.group.table[u, np.minimum(x, self.A - 1)], u)
         return u, ok
 
-    def route(self, i: int, letters: np.ndarray, labels: list) -> np.ndarray:
-        if i in self.counters:
-            bit = self.counters.index(i)
-            return np.all([labels[self.counters[b]] == 0 for b in range(bit)], axis=0).astype(np.int64) \
-                if bit else np.ones_like(letters)
-        if i in self.delays:
-            p = self.delays.index(i)
-            due = self.phase(labels, int(math.log2(self.P))) == p if self.P > 1 else np.ones(len(letters), bool)
-            return np.where(due, letters + 1, 0)
-        r = self.phase(labels, self.bits)
-        u, ok = self.block_product(labels, letters, r)
+    def main_tokens(self, role, letters, labels):
+        r = self.phase(labels, self.bits, len(letters))
+        u, ok = self.block_product(labels, r)
         return np.where(ok, self.factor[u, r], 0)
 
     def read(self, labels: list) -> np.ndarray:
-        letters = self.lookback(labels, np.zeros_like(labels[-1]), 0)
-        r = self.phase(labels, self.bits)
-        u, ok = self.block_product(labels, letters, r)
-        q = np.where(ok, self.rest[u, r, np.maximum(labels[-1], 0)], 0)
+        main = labels[-1]
+        r = self.phase(labels, self.bits, len(main))
+        u, ok = self.block_product(labels, r)
+        q = np.where(ok, self.rest[u, r, np.maximum(main, 0)], 0)
         for k in range(self.L - 2, -1, -1):                     # x_{sL+1}, …, x_t
-            x = self.lookback(labels, letters, k)
+            x = self.lookback(labels, "x", k)
             q = np.where((k < r) & (q >= 0), self.group.table[np.maximum(q, 0), np.minimum(x, self.A - 1)], q)
-        return np.where(labels[-1] >= 0, q, -1)
+        return np.where(main >= 0, q, -1)
 
     def construction(self, description: str) -> Construction:
         return Construction(self.name, Automaton(self.group.table), self.layers, route=self.route, readout=self.read,

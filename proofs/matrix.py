@@ -81,7 +81,9 @@ ROWS = (
                    "permutation matrices by four-letter blocks of ≤ 4 swaps (ours); swap letters alone: 1 layer "
                    "(Grazzi Thm 3 with k = 2)"),
         "star-free": Cell("✓ multi-layer", ("regular.star_free",), "as for DeltaNet [0,1] (β ∈ {0, ¾} ⊂ [0, 2])"),
-        "all regular": Cell("? (gated ✓ [S])", (), "not settled by our sources for the ungated layer"),
+        "all regular": Cell("✓ multi-layer", ("regular.deltanet_blocks",),
+                            "ungated [ours]: cascade components apply each block's product (≤ L swaps or "
+                            "coordinate writes) one factor per token; gated: Siems et al. Thm 2 [S]"),
     }),
     Row("generalized Householder", "[0,1]", "n_h", "DeltaProduct [0,1]", {
         "parity": Cell("✗ (n_h ≤ 2)", ("parity.nonnegative", "householder.two_factor_real"),

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from lrnnspec.proofs import regular
 from lrnnspec.proofs.regular import prove_regular, prove_regular_cli
 from lrnnspec.proofs.regular_dfa import DFA, DFAError, contains_aa_dfa, load_dfa, mod_dfa, parity_dfa
+from lrnnspec.strategies import dfas
 
 GOOD = {"alphabet": ["a", "b"], "states": 3, "start": 0, "accept": [2], "delta": [[1, 0], [2, 0], [2, 2]]}
 
@@ -59,15 +59,6 @@ def test_json_round_trip_and_load(tmp_path):
         load_dfa(bad)
     with pytest.raises(DFAError, match="^dfa: cannot read"):
         load_dfa(tmp_path / "missing.json")
-
-
-@st.composite
-def dfas(draw, max_states=6, max_letters=4):
-    n = draw(st.integers(1, max_states))
-    m = draw(st.integers(1, max_letters))
-    delta = draw(st.lists(st.lists(st.integers(0, n - 1), min_size=m, max_size=m), min_size=n, max_size=n))
-    accept = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n))
-    return DFA([chr(97 + i) for i in range(m)], n, draw(st.integers(0, n - 1)), accept, delta)
 
 
 def _words(m, L):

@@ -5,15 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lrnnspec.proofs.regular_cascade import apply_action, decompose, verify_cascade
-from lrnnspec.proofs.regular_dfa import DFA, contains_aa_dfa, mod_dfa, parity_dfa, second_last_a_dfa
-
-
-@st.composite
-def dfas(draw, max_states=6, max_letters=4):
-    n = draw(st.integers(1, max_states))
-    m = draw(st.integers(1, max_letters))
-    delta = draw(st.lists(st.lists(st.integers(0, n - 1), min_size=m, max_size=m), min_size=n, max_size=n))
-    return DFA([chr(97 + i) for i in range(m)], n, 0, [], delta)
+from lrnnspec.proofs.regular_dfa import contains_aa_dfa, mod_dfa, parity_dfa, second_last_a_dfa
+from lrnnspec.strategies import dfas
 
 
 @given(dfas())

@@ -10,23 +10,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lrnnspec.proofs.regular_cascade import decompose
-from lrnnspec.proofs.regular_dfa import DFA, mod_dfa, second_last_a_dfa
+from lrnnspec.proofs.regular_dfa import mod_dfa, second_last_a_dfa
 from lrnnspec.proofs.regular_lrnn import (HALF_LOG_GATE, RESET_LOG_GATE, CompiledLRNN, cascade_actions,
                                           certify_transitions, compile_cascade, swaps)
 from lrnnspec.proofs.regular_run import run_sequences, run_words
 from lrnnspec.spec import NonFiniteError, evaluate
+from lrnnspec.strategies import dfas
 
 VARIANTS = [dict(gated=g, keys=k, delay=d) for d in ("registers", "memory") for g in (False, True)
             for k in ("unit", "dyadic")]
-
-
-@st.composite
-def dfas(draw, max_states=6, max_letters=4):
-    n = draw(st.integers(1, max_states))
-    m = draw(st.integers(1, max_letters))
-    delta = draw(st.lists(st.lists(st.integers(0, n - 1), min_size=m, max_size=m), min_size=n, max_size=n))
-    accept = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n))
-    return DFA([chr(97 + i) for i in range(m)], n, 0, accept, delta)
 
 
 def _length(dfa):
