@@ -100,6 +100,7 @@ class Wiring:
         self.L, self.P = block, phases
         self.bits, self.phase_bits = int(math.log2(block)), int(math.log2(phases))
         self.sizes: dict = {}
+        self.reaches: dict = {}
         self._entries = [(b + 1, ("counter", b), z2_layer(f"counter bit {b + 1}: t mod {2 ** (b + 1)}"))
                          for b in range(self.bits)]
 
@@ -107,7 +108,7 @@ class Wiring:
         """P fading heads keyed by t mod P, together holding the stream's values x_{t−k}, k ≤ ``reach``."""
         if level <= self.phase_bits:
             raise ValueError(f"a stream keyed by t mod {self.P} needs level > {self.phase_bits}, got {level}")
-        self.sizes[stream] = alphabet
+        self.sizes[stream], self.reaches[stream] = alphabet, reach
         self._entries += [(level, ("delay", stream, p), fading_head(alphabet, reach // self.P + 1,
                                                                     f"delay {stream}, t ≡ {p} mod {self.P}"))
                           for p in range(self.P)]
@@ -128,13 +129,14 @@ class Wiring:
         return sum((labels[self.index["counter", b]].astype(np.int64) << b for b in range(bits)),
                    np.zeros(n, dtype=np.int64))
 
-    def lookback(self, labels: list, stream, k: int) -> np.ndarray:
-        """The stream's value at t − k (its alphabet size where t − k < 1): head (t − k) mod P,
-        digit ⌊k/P⌋."""
-        size = self.sizes[stream]
+    def history(self, labels: list, stream) -> np.ndarray:
+        """[reach + 1, N]: row k is the stream's value at t − k (its alphabet size where t − k < 1),
+        read from head (t − k) mod P, digit ⌊k/P⌋."""
+        size, reach = self.sizes[stream], self.reaches[stream]
         codes = np.stack([labels[self.index["delay", stream, p]] for p in range(self.P)])
-        head = (self.phase(labels, self.phase_bits, codes.shape[1]) - k) % self.P
-        return (codes[head, np.arange(codes.shape[1])] // (size + 1) ** (k // self.P)) % (size + 1)
+        k = np.arange(reach + 1)[:, None]
+        head = (self.phase(labels, self.phase_bits, codes.shape[1])[None, :] - k) % self.P
+        return (codes[head, np.arange(codes.shape[1])[None, :]] // (size + 1) ** (k // self.P)) % (size + 1)
 
     def route(self, i: int, letters: np.ndarray, labels: list) -> np.ndarray:
         role = self.roles[i]
@@ -195,29 +197,29 @@ class BlockSchedule(Wiring):
     def stream_value(self, stream, letters, labels):
         return letters
 
-    def block_product(self, labels: list, r: np.ndarray):
-        """u_s (the product of the block completed r steps ago) and whether that block exists."""
+    def block_product(self, xs: np.ndarray, r: np.ndarray):
+        """u_s (the product of the block completed r steps ago) and whether that block exists; ``xs``
+        the letters' :meth:`history`."""
         u, ok = np.zeros_like(r), np.ones(len(r), dtype=bool)
         for k in range(self.reach, -1, -1):
             inside = (k >= r) & (k <= r + self.L - 1)
-            x = self.lookback(labels, "x", k)
-            ok &= ~inside | (x < self.A)
-            u = np.where(inside & (x < self.A), self.group.table[u, np.minimum(x, self.A - 1)], u)
+            ok &= ~inside | (xs[k] < self.A)
+            u = np.where(inside & (xs[k] < self.A), self.group.table[u, np.minimum(xs[k], self.A - 1)], u)
         return u, ok
 
     def main_tokens(self, role, letters, labels):
         r = self.phase(labels, self.bits, len(letters))
-        u, ok = self.block_product(labels, r)
+        u, ok = self.block_product(self.history(labels, "x"), r)
         return np.where(ok, self.factor[u, r], 0)
 
     def read(self, labels: list) -> np.ndarray:
         main = labels[-1]
         r = self.phase(labels, self.bits, len(main))
-        u, ok = self.block_product(labels, r)
+        xs = self.history(labels, "x")
+        u, ok = self.block_product(xs, r)
         q = np.where(ok, self.rest[u, r, np.maximum(main, 0)], 0)
         for k in range(self.L - 2, -1, -1):                     # x_{sL+1}, …, x_t
-            x = self.lookback(labels, "x", k)
-            q = np.where((k < r) & (q >= 0), self.group.table[np.maximum(q, 0), np.minimum(x, self.A - 1)], q)
+            q = np.where((k < r) & (q >= 0), self.group.table[np.maximum(q, 0), np.minimum(xs[k], self.A - 1)], q)
         return np.where(main >= 0, q, -1)
 
     def construction(self, description: str) -> Construction:

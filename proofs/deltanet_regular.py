@@ -42,7 +42,7 @@ import numpy as np
 
 from lrnnspec.spec.errors import DomainError
 
-from .construction import Automaton, Construction, Layer, run_exhaustive, run_words
+from .construction import Automaton, Construction, Layer, hypothesis_report, run_exhaustive, run_words
 from .deltanet_blocks import Wiring
 from .regular_cascade import Action, Cascade, IDENTITY, apply_action, decompose, verify_cascade
 from .regular_dfa import DFA, mod_dfa, parity_dfa, random_dfa, second_last_a_dfa
@@ -51,6 +51,7 @@ from .result import CheckResult, check
 from .verify import EMULATED
 
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
+MAX_WIDTH = 8
 
 
 def compose(first: Action, then: Action) -> Action:
@@ -179,6 +180,9 @@ class CascadeBlocks(Wiring):
         if not casc.components:
             raise DomainError("dfa", "has a one-state minimal DFA (nothing to track)")
         widths = [comp.width for comp in casc.components]
+        if max(widths) > MAX_WIDTH:
+            raise DomainError("dfa", f"has a cascade component of {max(widths)} states > {MAX_WIDTH}: the readout "
+                                     f"tables grow as 2^width")
         block = max(2, 1 << (max(widths) - 1).bit_length())
         super().__init__(block, max(1, block // 2))
         self.name = name
@@ -194,33 +198,34 @@ class CascadeBlocks(Wiring):
         self._decoded: dict[tuple, int] = {}
 
     # --- the coordinates ---------------------------------------------------------------------
-    def upper_code(self, h: ComponentHead, labels: list, k: int) -> np.ndarray:
-        """Mixed-radix code of the coordinates of the components above h at step t − k (x0 before 1)."""
-        code = 0
+    def upper_codes(self, h: ComponentHead, labels: list, n: int) -> np.ndarray:
+        """[2L, n]: row k is the mixed-radix code of the coordinates of the components above h at
+        step t − k (their initial coordinates before step 1)."""
+        code = np.zeros((2 * self.L, n), dtype=np.int64)
         for u, size in zip(h.upper, h.upper_sizes):
-            y = self.lookback(labels, ("coord", u), k)
+            y = self.history(labels, ("coord", u))
             code = code * size + np.where(y < size, y, self.x0[u])
         return code
 
-    def block_action(self, h: ComponentHead, labels: list, r: np.ndarray):
-        """The action of block s (completed r steps ago) on h, and whether that block exists."""
+    def block_action(self, h: ComponentHead, xs: np.ndarray, ups: np.ndarray, r: np.ndarray):
+        """The action of block s (completed r steps ago) on h, and whether that block exists; ``xs``
+        the letters' history, ``ups`` :meth:`upper_codes`."""
         acc, ok = np.zeros_like(r), np.ones(len(r), dtype=bool)
         for k in range(2 * self.L - 2, -1, -1):
             inside = (k >= r) & (k <= r + self.L - 1)
-            x = self.lookback(labels, "x", k)
-            ok &= ~inside | (x < self.dfa.letters)
-            act = h.letter_action[np.minimum(x, self.dfa.letters - 1), self.upper_code(h, labels, k + 1)]
+            ok &= ~inside | (xs[k] < self.dfa.letters)
+            act = h.letter_action[np.minimum(xs[k], self.dfa.letters - 1), ups[k + 1]]
             acc = np.where(inside, h.compose_table[acc, act], acc)
         return acc, ok
 
     def coordinate(self, h: ComponentHead, labels: list, n: int) -> np.ndarray:
         r = self.phase(labels, self.bits, n)
-        act, ok = self.block_action(h, labels, r)
+        xs, ups = self.history(labels, "x"), self.upper_codes(h, labels, n)
+        act, ok = self.block_action(h, xs, ups, r)
         code = labels[self.index["main", h.c]]
         y = np.where(ok, h.tail[act, r, np.maximum(code, 0)], h.x0)
         for k in range(self.L - 2, -1, -1):                     # letters after block s
-            x = self.lookback(labels, "x", k)
-            act = h.letter_action[np.minimum(x, self.dfa.letters - 1), self.upper_code(h, labels, k + 1)]
+            act = h.letter_action[np.minimum(xs[k], self.dfa.letters - 1), ups[k + 1]]
             y = np.where((k < r) & (y >= 0), h.step[act, np.maximum(y, 0)], y)
         return np.where(code >= 0, y, -1)
 
@@ -233,7 +238,7 @@ class CascadeBlocks(Wiring):
     def main_tokens(self, role, letters, labels):
         h = self.heads[role[1]]
         r = self.phase(labels, self.bits, len(letters))
-        act, ok = self.block_action(h, labels, r)
+        act, ok = self.block_action(h, self.history(labels, "x"), self.upper_codes(h, labels, len(letters)), r)
         return np.where(ok, h.factors[act, r], 0)
 
     def read(self, labels: list) -> np.ndarray:
@@ -278,11 +283,13 @@ def verify_dfa(dfa: DFA, profile: str, rng: np.random.Generator, name: str = "")
             run_exhaustive(con, "exact", min(length, 4))]
     words = rng.integers(0, dfa.letters, size=(8, 64))
     runs += [run_words(con, engine, words) for engine in EMULATED]
-    layer_ok = all(layer.n_h == 1 and set(np.unique(layer.tokens["beta"])) <= {0.0, 0.75, 1.0, 2.0}
-                   for layer in con.layers)
+    layer_ok = hypothesis_report(con)["ok"] and all(
+        layer.n_h == 1 and set(np.unique(layer.tokens["beta"])) <= {0.0, 0.75, 1.0, 2.0} for layer in con.layers)
+    cascade_ok = verify_cascade(stack.cascade).ok
     return {"construction": con.description, "layers": con.depth, "heads": len(con.layers), "block": stack.L,
-            "cascade": verify_cascade(stack.cascade).ok, "one factor per token, β ∈ {0, ¾, 1, 2}": layer_ok,
-            "ok": bool(layer_ok and all(r["ok"] for r in runs)), "runs": runs}
+            "cascade": cascade_ok,
+            "one unit-key factor per token, β ∈ {0, ¾, 1, 2}, norm ≤ 1": layer_ok,
+            "ok": bool(cascade_ok and layer_ok and all(r["ok"] for r in runs)), "runs": runs}
 
 
 @check("regular.deltanet_blocks")

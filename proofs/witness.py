@@ -40,7 +40,7 @@ def stack_stepwise(layers: list[Layer], fmt: str, cap: int) -> dict:
     shapes = [fl.h0.shape for fl in fls]
 
     def step(joint):
-        parts, out, tok, pos = [], [], np.array([0]), 0
+        out, tok, pos = [], np.array([0]), 0
         for fl, size, shape in zip(fls, sizes, shapes):
             s = joint[:, pos:pos + size].reshape((1,) + shape)
             pos += size

@@ -56,8 +56,8 @@ def test_every_token_is_one_householder_factor_and_each_block_product_fits_its_b
 def test_reading_the_current_coordinates_above_is_caught():
     stack = CascadeBlocks(second_last_a_dfa())
     assert stack.cascade.levels == 2
-    previous = stack.upper_code                    # called with k + 1: the step before x_{t−k}
-    stack.upper_code = lambda h, labels, k: previous(h, labels, k - 1)
+    previous = stack.upper_codes                   # row k + 1 is read: the step before x_{t−k}
+    stack.upper_codes = lambda h, labels, n: np.concatenate([previous(h, labels, n)[:1], previous(h, labels, n)[:-1]])
     assert not run_exhaustive(stack.construction(), "fp64", 4)["ok"]
 
 
