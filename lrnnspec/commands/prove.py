@@ -68,7 +68,7 @@ def _prove(args) -> int:
         except ImportError as exc:
             print(f"lrnnspec prove: error: the regular-language compiler is not available ({exc})", file=sys.stderr)
             return 2
-        return int(prove_regular_cli(args.dfa, args.max_length, args.seed))
+        return int(prove_regular_cli(args.dfa, args.max_length, args.seed, as_json=args.json))
     if args.dfa is not None or args.max_length_given:
         print("lrnnspec prove: error: --dfa / --max-length only apply to 'lrnnspec prove regular --dfa FILE'",
               file=sys.stderr)

@@ -123,13 +123,16 @@ def test_cli_exit_codes(tmp_path, monkeypatch):
     assert "DISAGREE" in out.getvalue()
 
 
-def test_cli_through_lrnnspec_command(tmp_path):
+def test_cli_through_lrnnspec_command(tmp_path, capsys):
     pytest.importorskip("lrnnspec.commands.prove")
     from lrnnspec.cli import main
 
     path = tmp_path / "mod3.json"
     path.write_text(mod_dfa(3).to_json())
     assert main(["prove", "regular", "--dfa", str(path), "--max-length", "4"]) == 0
+    capsys.readouterr()
+    assert main(["prove", "regular", "--dfa", str(path), "--max-length", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["minimal_states"] == 3
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**GOOD, "delta": [[1, 0]]}))
     assert main(["prove", "regular", "--dfa", str(bad), "--max-length", "4"]) == 2
