@@ -74,6 +74,36 @@ MAX_BLOCK = 64    # K / V block of the matmul kernels
 MAX_BLOCK_3D = 32  # K block of the kernels that form a [16, 16, BK] tensor
 
 
+# --- tiles ----------------------------------------------------------------------------------------
+@triton.jit
+def _tile(ptr, n, t, h, T, H, D, cols):
+    """x[n, t, h, cols] of a contiguous [N, T, H, D] tensor: a [len(t), len(cols)] tile, 0 for cols ≥ D."""
+    return tl.load(ptr + ((n * T + t[:, None]) * H + h) * D + cols[None, :], mask=(cols < D)[None, :], other=0.0)
+
+
+@triton.jit
+def _store_tile(ptr, x, n, t, h, T, H, D, cols):
+    tl.store(ptr + ((n * T + t[:, None]) * H + h) * D + cols[None, :], x, mask=(cols < D)[None, :])
+
+
+@triton.jit
+def _gate_tile(G_ptr, nh, t, T, K, kk):
+    """The key-gate cumsum G[nh, t, kk] ([N·H, T, K], contiguous), 0 for kk ≥ K."""
+    return tl.load(G_ptr + (nh * T + t[:, None]) * K + kk[None, :], mask=(kk < K)[None, :], other=0.0)
+
+
+@triton.jit
+def _store_gate_tile(ptr, x, nh, t, T, K, kk):
+    tl.store(ptr + (nh * T + t[:, None]) * K + kk[None, :], x, mask=(kk < K)[None, :])
+
+
+@triton.jit
+def _state_tile(ptr, nh, c, NC, K, V, kk, vv):
+    """Chunk c's state tile S_c[kk, vv] of a contiguous [N·H, NC, K, V] tensor, 0 outside."""
+    mask = (kk < K)[:, None] & (vv < V)[None, :]
+    return tl.load(ptr + (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :], mask=mask, other=0.0)
+
+
 # --- forward kernels ------------------------------------------------------------------------------
 @triton.jit
 def _cumsum(g_ptr, G_ptr, T, H, K, C: tl.constexpr, BK: tl.constexpr, GATE_K: tl.constexpr):
@@ -83,9 +113,7 @@ def _cumsum(g_ptr, G_ptr, T, H, K, C: tl.constexpr, BK: tl.constexpr, GATE_K: tl
     t = c * C + tl.arange(0, C)
     if GATE_K:
         kk = kb * BK + tl.arange(0, BK)
-        m = (kk < K)[None, :]
-        x = tl.load(g_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-        tl.store(G_ptr + (nh * T + t[:, None]) * K + kk[None, :], tl.cumsum(x, 0), mask=m)
+        _store_gate_tile(G_ptr, tl.cumsum(_tile(g_ptr, n, t, h, T, H, K, kk), 0), nh, t, T, K, kk)
     else:
         x = tl.load(g_ptr + (n * T + t) * H + h)
         tl.store(G_ptr + nh * T + t, tl.cumsum(x, 0))
@@ -110,12 +138,11 @@ def _gla_intra(q_ptr, k_ptr, G_ptr, A_ptr, scale_ptr, T, H, K, C: tl.constexpr, 
         acc = tl.zeros([BC, BC], dtype=DT)
         for kb in range(0, tl.cdiv(K, BK)):
             kk = kb * BK + tl.arange(0, BK)
-            m = (kk < K)[None, :]
-            qa = tl.load(q_ptr + ((n * T + ti[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-            Ga = tl.load(G_ptr + (nh * T + ti[:, None]) * K + kk[None, :], mask=m, other=0.0)
+            qa = _tile(q_ptr, n, ti, h, T, H, K, kk)
+            Ga = _gate_tile(G_ptr, nh, ti, T, K, kk)
             R = tl.load(G_ptr + (nh * T + ref_row) * K + kk, mask=kk < K, other=0.0)
-            kbv = tl.load(k_ptr + ((n * T + tj[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-            Gb = tl.load(G_ptr + (nh * T + tj[:, None]) * K + kk[None, :], mask=m, other=0.0)
+            kbv = _tile(k_ptr, n, tj, h, T, H, K, kk)
+            Gb = _gate_tile(G_ptr, nh, tj, T, K, kk)
             qf = qa * tl.exp(Ga - R[None, :])
             kf = kbv * tl.exp(R[None, :] - Gb)
             acc += tl.dot(qf, tl.trans(kf), input_precision="ieee", out_dtype=DT)
@@ -124,10 +151,9 @@ def _gla_intra(q_ptr, k_ptr, G_ptr, A_ptr, scale_ptr, T, H, K, C: tl.constexpr, 
     acc = tl.zeros([BC, BC], dtype=DT)
     for kb in range(0, tl.cdiv(K, BK)):
         kk = kb * BK + tl.arange(0, BK)
-        m = (kk < K)[None, :]
-        qa = tl.load(q_ptr + ((n * T + ti[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-        ka = tl.load(k_ptr + ((n * T + ti[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-        Ga = tl.load(G_ptr + (nh * T + ti[:, None]) * K + kk[None, :], mask=m, other=0.0)
+        qa = _tile(q_ptr, n, ti, h, T, H, K, kk)
+        ka = _tile(k_ptr, n, ti, h, T, H, K, kk)
+        Ga = _gate_tile(G_ptr, nh, ti, T, K, kk)
         E = tl.exp(tl.where(causal, Ga[:, None, :] - Ga[None, :, :], float("-inf")))
         acc += tl.sum(qa[:, None, :] * ka[None, :, :] * E, axis=2)
     tl.store(a_rows + a * BC, acc * scale)
@@ -150,10 +176,10 @@ def _state_fwd(k_ptr, v_ptr, G_ptr, S0_ptr, h_ptr, ST_ptr, T, H, K, V, NC, C: tl
     for c in range(0, NC):
         tl.store(h_ptr + (nh * NC + c) * K * V + skv, S, mask=mkv)
         t = c * C + tl.arange(0, C)
-        kt = tl.load(k_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        vt = tl.load(v_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm[None, :], other=0.0)
+        kt = _tile(k_ptr, n, t, h, T, H, K, kk)
+        vt = _tile(v_ptr, n, t, h, T, H, V, vv)
         if GATE_K:
-            Gt = tl.load(G_ptr + (nh * T + t[:, None]) * K + kk[None, :], mask=km[None, :], other=0.0)
+            Gt = _gate_tile(G_ptr, nh, t, T, K, kk)
             Gl = tl.load(G_ptr + (nh * T + c * C + C - 1) * K + kk, mask=km, other=0.0)
             kd = kt * tl.exp(Gl[None, :] - Gt)
             S = S * tl.exp(Gl)[:, None]
@@ -175,20 +201,17 @@ def _gla_output(q_ptr, v_ptr, G_ptr, A_ptr, h_ptr, o_ptr, scale_ptr, T, H, K, V,
     scale = tl.load(scale_ptr)
     t = c * C + tl.arange(0, C)
     vv = vb * BV + tl.arange(0, BV)
-    vm = vv < V
     acc = tl.zeros([C, BV], dtype=DT)
     for kb in range(0, tl.cdiv(K, BK)):
         kk = kb * BK + tl.arange(0, BK)
-        km = kk < K
-        qt = tl.load(q_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        Gt = tl.load(G_ptr + (nh * T + t[:, None]) * K + kk[None, :], mask=km[None, :], other=0.0)
-        hc = tl.load(h_ptr + (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :],
-                     mask=km[:, None] & vm[None, :], other=0.0)
+        qt = _tile(q_ptr, n, t, h, T, H, K, kk)
+        Gt = _gate_tile(G_ptr, nh, t, T, K, kk)
+        hc = _state_tile(h_ptr, nh, c, NC, K, V, kk, vv)
         acc += tl.dot(qt * tl.exp(Gt), hc, input_precision="ieee", out_dtype=DT)
     Ac = tl.load(A_ptr + (nh * T + t[:, None]) * C + tl.arange(0, C)[None, :])
-    vt = tl.load(v_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm[None, :], other=0.0)
+    vt = _tile(v_ptr, n, t, h, T, H, V, vv)
     acc = acc * scale + tl.dot(Ac, vt, input_precision="ieee", out_dtype=DT)
-    tl.store(o_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], acc, mask=vm[None, :])
+    _store_tile(o_ptr, acc, n, t, h, T, H, V, vv)
 
 
 @triton.jit
@@ -208,23 +231,20 @@ def _simple_output(q_ptr, k_ptr, v_ptr, G_ptr, h_ptr, o_ptr, scale_ptr, T, H, K,
     scale = tl.load(scale_ptr)
     t = c * C + tl.arange(0, C)
     vv = vb * BV + tl.arange(0, BV)
-    vm = vv < V
     qk = tl.zeros([C, C], dtype=DT)
     qh = tl.zeros([C, BV], dtype=DT)
     for kb in range(0, tl.cdiv(K, BK)):
         kk = kb * BK + tl.arange(0, BK)
-        km = kk < K
-        qt = tl.load(q_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        kt = tl.load(k_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        hc = tl.load(h_ptr + (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :],
-                     mask=km[:, None] & vm[None, :], other=0.0)
+        qt = _tile(q_ptr, n, t, h, T, H, K, kk)
+        kt = _tile(k_ptr, n, t, h, T, H, K, kk)
+        hc = _state_tile(h_ptr, nh, c, NC, K, V, kk, vv)
         qk += tl.dot(qt, tl.trans(kt), input_precision="ieee", out_dtype=DT)
         qh += tl.dot(qt, hc, input_precision="ieee", out_dtype=DT)
     Gt = tl.load(G_ptr + nh * T + t)
     A = qk * _scalar_decay(Gt, scale, C)
-    vt = tl.load(v_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm[None, :], other=0.0)
+    vt = _tile(v_ptr, n, t, h, T, H, V, vv)
     acc = tl.dot(A, vt, input_precision="ieee", out_dtype=DT) + (scale * tl.exp(Gt))[:, None] * qh
-    tl.store(o_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], acc, mask=vm[None, :])
+    _store_tile(o_ptr, acc, n, t, h, T, H, V, vv)
 
 
 # --- backward kernels -----------------------------------------------------------------------------
@@ -245,10 +265,10 @@ def _state_bwd(q_ptr, do_ptr, G_ptr, dST_ptr, dh_ptr, dS0_ptr, scale_ptr, T, H, 
         c = NC - 1 - i
         tl.store(dh_ptr + (nh * NC + c) * K * V + skv, D, mask=mkv)
         t = c * C + tl.arange(0, C)
-        qt = tl.load(q_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        dot_ = tl.load(do_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm[None, :], other=0.0)
+        qt = _tile(q_ptr, n, t, h, T, H, K, kk)
+        dot_ = _tile(do_ptr, n, t, h, T, H, V, vv)
         if GATE_K:
-            Gt = tl.load(G_ptr + (nh * T + t[:, None]) * K + kk[None, :], mask=km[None, :], other=0.0)
+            Gt = _gate_tile(G_ptr, nh, t, T, K, kk)
             Gl = tl.load(G_ptr + (nh * T + c * C + C - 1) * K + kk, mask=km, other=0.0)
             qg = qt * tl.exp(Gt)
             D = D * tl.exp(Gl)[:, None]
@@ -269,20 +289,18 @@ def _gla_dv(k_ptr, G_ptr, A_ptr, do_ptr, dh_ptr, dv_ptr, T, H, K, V, NC, C: tl.c
     nh = nh.to(tl.int64)
     t = c * C + tl.arange(0, C)
     vv = vb * BV + tl.arange(0, BV)
-    vm = vv < V
     Ac = tl.load(A_ptr + (nh * T + t[:, None]) * C + tl.arange(0, C)[None, :])
-    dot_ = tl.load(do_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm[None, :], other=0.0)
+    dot_ = _tile(do_ptr, n, t, h, T, H, V, vv)
     acc = tl.dot(tl.trans(Ac), dot_, input_precision="ieee", out_dtype=DT)
     for kb in range(0, tl.cdiv(K, BK)):
         kk = kb * BK + tl.arange(0, BK)
         km = kk < K
-        kt = tl.load(k_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        Gt = tl.load(G_ptr + (nh * T + t[:, None]) * K + kk[None, :], mask=km[None, :], other=0.0)
+        kt = _tile(k_ptr, n, t, h, T, H, K, kk)
+        Gt = _gate_tile(G_ptr, nh, t, T, K, kk)
         Gl = tl.load(G_ptr + (nh * T + c * C + C - 1) * K + kk, mask=km, other=0.0)
-        dh = tl.load(dh_ptr + (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :],
-                     mask=km[:, None] & vm[None, :], other=0.0)
+        dh = _state_tile(dh_ptr, nh, c, NC, K, V, kk, vv)
         acc += tl.dot(kt * tl.exp(Gl[None, :] - Gt), dh, input_precision="ieee", out_dtype=DT)
-    tl.store(dv_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], acc, mask=vm[None, :])
+    _store_tile(dv_ptr, acc, n, t, h, T, H, V, vv)
 
 
 @triton.jit
@@ -294,7 +312,6 @@ def _simple_dv(q_ptr, k_ptr, G_ptr, do_ptr, dh_ptr, dv_ptr, scale_ptr, T, H, K, 
     scale = tl.load(scale_ptr)
     t = c * C + tl.arange(0, C)
     vv = vb * BV + tl.arange(0, BV)
-    vm = vv < V
     Gt = tl.load(G_ptr + nh * T + t)
     Gl = tl.load(G_ptr + nh * T + c * C + C - 1)
     kdec = tl.exp(Gl - Gt)[:, None]
@@ -302,17 +319,15 @@ def _simple_dv(q_ptr, k_ptr, G_ptr, do_ptr, dh_ptr, dv_ptr, scale_ptr, T, H, K, 
     acc = tl.zeros([C, BV], dtype=DT)
     for kb in range(0, tl.cdiv(K, BK)):
         kk = kb * BK + tl.arange(0, BK)
-        km = kk < K
-        qt = tl.load(q_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        kt = tl.load(k_ptr + ((n * T + t[:, None]) * H + h) * K + kk[None, :], mask=km[None, :], other=0.0)
-        dh = tl.load(dh_ptr + (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :],
-                     mask=km[:, None] & vm[None, :], other=0.0)
+        qt = _tile(q_ptr, n, t, h, T, H, K, kk)
+        kt = _tile(k_ptr, n, t, h, T, H, K, kk)
+        dh = _state_tile(dh_ptr, nh, c, NC, K, V, kk, vv)
         qk += tl.dot(qt, tl.trans(kt), input_precision="ieee", out_dtype=DT)
         acc += tl.dot(kt * kdec, dh, input_precision="ieee", out_dtype=DT)
     A = qk * _scalar_decay(Gt, scale, C)
-    dot_ = tl.load(do_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm[None, :], other=0.0)
+    dot_ = _tile(do_ptr, n, t, h, T, H, V, vv)
     acc += tl.dot(tl.trans(A), dot_, input_precision="ieee", out_dtype=DT)
-    tl.store(dv_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], acc, mask=vm[None, :])
+    _store_tile(dv_ptr, acc, n, t, h, T, H, V, vv)
 
 
 @triton.jit
@@ -325,9 +340,8 @@ def _gla_dA(v_ptr, do_ptr, dA_ptr, T, H, V, C: tl.constexpr, BV: tl.constexpr, D
     dA = tl.zeros([C, C], dtype=DT)
     for vb in range(0, tl.cdiv(V, BV)):
         vv = vb * BV + tl.arange(0, BV)
-        vm = (vv < V)[None, :]
-        dot_ = tl.load(do_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm, other=0.0)
-        vt = tl.load(v_ptr + ((n * T + t[:, None]) * H + h) * V + vv[None, :], mask=vm, other=0.0)
+        dot_ = _tile(do_ptr, n, t, h, T, H, V, vv)
+        vt = _tile(v_ptr, n, t, h, T, H, V, vv)
         dA += tl.dot(dot_, tl.trans(vt), input_precision="ieee", out_dtype=DT)
     tl.store(dA_ptr + (nh * T + t[:, None]) * C + r[None, :], tl.where(r[:, None] >= r[None, :], dA, 0.0))
 
@@ -346,19 +360,17 @@ def _gla_dqk(q_ptr, k_ptr, v_ptr, G_ptr, h_ptr, do_ptr, dh_ptr, dA_ptr, dq_ptr, 
     ta = c * C + a * BC + r
     kk = kb * BK + tl.arange(0, BK)
     km = kk < K
-    m = km[None, :]
-    qkv_a = ((n * T + ta[:, None]) * H + h) * K + kk[None, :]
-    qa = tl.load(q_ptr + qkv_a, mask=m, other=0.0)
-    ka = tl.load(k_ptr + qkv_a, mask=m, other=0.0)
-    Ga = tl.load(G_ptr + (nh * T + ta[:, None]) * K + kk[None, :], mask=m, other=0.0)
+    qa = _tile(q_ptr, n, ta, h, T, H, K, kk)
+    ka = _tile(k_ptr, n, ta, h, T, H, K, kk)
+    Ga = _gate_tile(G_ptr, nh, ta, T, K, kk)
     dA_rows = dA_ptr + (nh * T + ta[:, None]) * C + r[None, :]          # rows of sub-chunk a, + b·BC: block (a, b)
     # blocks (a, b), b < a: dq_a = e^{G_a − R} ⊙ Σ_b dA_ab (k_b ⊙ e^{R − G_b}), R the last row of sub-chunk a − 1
     R = tl.load(G_ptr + (nh * T + c * C + tl.maximum(a * BC - 1, 0)) * K + kk, mask=km, other=0.0)
     dq = tl.zeros([BC, BK], dtype=DT)
     for b in range(0, a):
         tb = c * C + b * BC + r
-        kbv = tl.load(k_ptr + ((n * T + tb[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-        Gb = tl.load(G_ptr + (nh * T + tb[:, None]) * K + kk[None, :], mask=m, other=0.0)
+        kbv = _tile(k_ptr, n, tb, h, T, H, K, kk)
+        Gb = _gate_tile(G_ptr, nh, tb, T, K, kk)
         dq += tl.dot(tl.load(dA_rows + b * BC), kbv * tl.exp(R[None, :] - Gb), input_precision="ieee", out_dtype=DT)
     dq = dq * tl.exp(Ga - R[None, :])
     # blocks (b, a), b > a: dk_a = e^{R' − G_a} ⊙ Σ_b dA_baᵀ (q_b ⊙ e^{G_b − R'}), R' the last row of sub-chunk a
@@ -366,8 +378,8 @@ def _gla_dqk(q_ptr, k_ptr, v_ptr, G_ptr, h_ptr, do_ptr, dh_ptr, dA_ptr, dq_ptr, 
     dk = tl.zeros([BC, BK], dtype=DT)
     for b in range(a + 1, NSUB):
         tb = c * C + b * BC + r
-        qb = tl.load(q_ptr + ((n * T + tb[:, None]) * H + h) * K + kk[None, :], mask=m, other=0.0)
-        Gb = tl.load(G_ptr + (nh * T + tb[:, None]) * K + kk[None, :], mask=m, other=0.0)
+        qb = _tile(q_ptr, n, tb, h, T, H, K, kk)
+        Gb = _gate_tile(G_ptr, nh, tb, T, K, kk)
         dAba = tl.load(dA_ptr + (nh * T + tb[:, None]) * C + a * BC + r[None, :])
         dk += tl.dot(tl.trans(dAba), qb * tl.exp(Gb - Rp[None, :]), input_precision="ieee", out_dtype=DT)
     dk = dk * tl.exp(Rp[None, :] - Ga)
@@ -382,22 +394,18 @@ def _gla_dqk(q_ptr, k_ptr, v_ptr, G_ptr, h_ptr, do_ptr, dh_ptr, dA_ptr, dq_ptr, 
     dki = tl.zeros([BC, BK], dtype=DT)
     for vb in range(0, tl.cdiv(V, BV)):
         vv = vb * BV + tl.arange(0, BV)
-        vm = vv < V
-        ov = ((n * T + ta[:, None]) * H + h) * V + vv[None, :]
-        dot_ = tl.load(do_ptr + ov, mask=vm[None, :], other=0.0)
-        va = tl.load(v_ptr + ov, mask=vm[None, :], other=0.0)
-        st = (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :]
-        mkv = km[:, None] & vm[None, :]
-        hc = tl.load(h_ptr + st, mask=mkv, other=0.0)
-        dh = tl.load(dh_ptr + st, mask=mkv, other=0.0)
+        dot_ = _tile(do_ptr, n, ta, h, T, H, V, vv)
+        va = _tile(v_ptr, n, ta, h, T, H, V, vv)
+        hc = _state_tile(h_ptr, nh, c, NC, K, V, kk, vv)
+        dh = _state_tile(dh_ptr, nh, c, NC, K, V, kk, vv)
         dqi += tl.dot(dot_, tl.trans(hc), input_precision="ieee", out_dtype=DT)
         dki += tl.dot(va, tl.trans(dh), input_precision="ieee", out_dtype=DT)
     Gl = tl.load(G_ptr + (nh * T + c * C + C - 1) * K + kk, mask=km, other=0.0)
     dq = scale * (dq + tl.exp(Ga) * dqi)
     dk = scale * dk + tl.exp(Gl[None, :] - Ga) * dki
-    tl.store(dq_ptr + qkv_a, dq, mask=m)
-    tl.store(dk_ptr + qkv_a, dk, mask=m)
-    tl.store(dgam_ptr + (nh * T + ta[:, None]) * K + kk[None, :], qa * dq - ka * dk, mask=m)
+    _store_tile(dq_ptr, dq, n, ta, h, T, H, K, kk)
+    _store_tile(dk_ptr, dk, n, ta, h, T, H, K, kk)
+    _store_gate_tile(dgam_ptr, qa * dq - ka * dk, nh, ta, T, K, kk)
 
 
 @triton.jit
@@ -409,24 +417,17 @@ def _simple_dqk(q_ptr, k_ptr, v_ptr, G_ptr, h_ptr, do_ptr, dh_ptr, dq_ptr, dk_pt
     scale = tl.load(scale_ptr)
     t = c * C + tl.arange(0, C)
     kk = kb * BK + tl.arange(0, BK)
-    km = kk < K
-    m = km[None, :]
-    qkv = ((n * T + t[:, None]) * H + h) * K + kk[None, :]
-    qt = tl.load(q_ptr + qkv, mask=m, other=0.0)
-    kt = tl.load(k_ptr + qkv, mask=m, other=0.0)
+    qt = _tile(q_ptr, n, t, h, T, H, K, kk)
+    kt = _tile(k_ptr, n, t, h, T, H, K, kk)
     dA = tl.zeros([C, C], dtype=DT)
     dqi = tl.zeros([C, BK], dtype=DT)
     dki = tl.zeros([C, BK], dtype=DT)
     for vb in range(0, tl.cdiv(V, BV)):
         vv = vb * BV + tl.arange(0, BV)
-        vm = vv < V
-        ov = ((n * T + t[:, None]) * H + h) * V + vv[None, :]
-        dot_ = tl.load(do_ptr + ov, mask=vm[None, :], other=0.0)
-        vt = tl.load(v_ptr + ov, mask=vm[None, :], other=0.0)
-        st = (nh * NC + c) * K * V + kk[:, None] * V + vv[None, :]
-        mkv = km[:, None] & vm[None, :]
-        hc = tl.load(h_ptr + st, mask=mkv, other=0.0)
-        dh = tl.load(dh_ptr + st, mask=mkv, other=0.0)
+        dot_ = _tile(do_ptr, n, t, h, T, H, V, vv)
+        vt = _tile(v_ptr, n, t, h, T, H, V, vv)
+        hc = _state_tile(h_ptr, nh, c, NC, K, V, kk, vv)
+        dh = _state_tile(dh_ptr, nh, c, NC, K, V, kk, vv)
         dA += tl.dot(dot_, tl.trans(vt), input_precision="ieee", out_dtype=DT)
         dqi += tl.dot(dot_, tl.trans(hc), input_precision="ieee", out_dtype=DT)
         dki += tl.dot(vt, tl.trans(dh), input_precision="ieee", out_dtype=DT)
@@ -435,9 +436,9 @@ def _simple_dqk(q_ptr, k_ptr, v_ptr, G_ptr, h_ptr, do_ptr, dh_ptr, dq_ptr, dk_pt
     dA = dA * _scalar_decay(Gt, scale, C)
     dq = tl.dot(dA, kt, input_precision="ieee", out_dtype=DT) + (scale * tl.exp(Gt))[:, None] * dqi
     dk = tl.dot(tl.trans(dA), qt, input_precision="ieee", out_dtype=DT) + tl.exp(Gl - Gt)[:, None] * dki
-    tl.store(dq_ptr + qkv, dq, mask=m)
-    tl.store(dk_ptr + qkv, dk, mask=m)
-    tl.store(dgam_ptr + (nh * T + t[:, None]) * K + kk[None, :], qt * dq - kt * dk, mask=m)
+    _store_tile(dq_ptr, dq, n, t, h, T, H, K, kk)
+    _store_tile(dk_ptr, dk, n, t, h, T, H, K, kk)
+    _store_gate_tile(dgam_ptr, qt * dq - kt * dk, nh, t, T, K, kk)
 
 
 @triton.jit

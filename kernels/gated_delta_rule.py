@@ -134,6 +134,33 @@ def readout_gates(G, rows, pos, EVERY: tl.constexpr):
 
 
 @triton.jit
+def lanes(K, V, CHUNK: tl.constexpr, EVERY: tl.constexpr, BC: tl.constexpr, BQ: tl.constexpr, BK: tl.constexpr,
+          BV: tl.constexpr):
+    """A chunk's index vectors and masks: its steps (rows), its read-out rows rq with read-out steps
+    pos = rq·EVERY + EVERY − 1, key columns and value columns."""
+    rows, rq = tl.arange(0, BC), tl.arange(0, BQ)
+    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
+    return rows, rows < CHUNK, rq, rq < CHUNK // EVERY, rq * EVERY + EVERY - 1, ck, ck < K, cv, cv < V
+
+
+@triton.jit
+def causal_scores(q, k, g_ptr, n, t0, h, T, H, rows, mr, pos, mq, CHUNK: tl.constexpr, EVERY: tl.constexpr,
+                  HAS_G: tl.constexpr):
+    """(scores [BQ, BC], Gq): q kᵀ on the causal part — step j ≤ read-out step p_r — times e^{G_{p_r} − G_j}
+    with gates, and the read-out gates Gq (zeros without gates)."""
+    causal = (rows[None, :] <= pos[:, None]) & mq[:, None]
+    qk = tl.dot(q, tl.trans(k), input_precision="ieee")
+    if HAS_G:
+        G, _ = chunk_gates(g_ptr, n, t0, h, T, H, rows, mr, CHUNK)
+        Gq = readout_gates(G, rows, pos, EVERY)
+        sc = tl.where(causal, qk * tl.exp(tl.minimum(Gq[:, None] - G[None, :], 0.0)), 0.0)
+    else:
+        Gq = tl.zeros_like(pos).to(tl.float32)
+        sc = tl.where(causal, qk, 0.0)
+    return sc, Gq
+
+
+@triton.jit
 def unit_lower_inverse(A, rows, cols, CHUNK: tl.constexpr, BT: tl.constexpr):
     """(I + A)⁻¹ for A strictly lower [BC, BC] (zero outside the chunk): blocked forward substitution
     with diagonal blocks of BT rows.
@@ -169,10 +196,7 @@ def _fwd_prepare_kernel(k_ptr, v_ptr, beta_ptr, g_ptr, ai_ptr, w_ptr, u_ptr, T, 
     nh = tl.program_id(1).to(tl.int64)
     n, h = nh // H, nh % H
     t0 = c * CHUNK
-    rows = tl.arange(0, BC)
-    mr = rows < CHUNK
-    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
-    mk, mv = ck < K, cv < V
+    rows, mr, _, _, _, ck, mk, cv, mv = lanes(K, V, CHUNK, 1, BC, BC, BK, BV)
     k = load_rows(k_ptr, n, t0, h, T, H, K, rows, mr, ck, mk)
     v = load_rows(v_ptr, n, t0, h, T, H, V, rows, mr, cv, mv)
     b = load_steps(beta_ptr, n, t0, h, T, H, rows, mr)
@@ -202,10 +226,7 @@ def _fwd_state_kernel(k_ptr, g_ptr, w_ptr, u_ptr, s0_ptr, hs_ptr, sf_ptr, T, H, 
                       BC: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr):
     nh = tl.program_id(0).to(tl.int64)
     n, h = nh // H, nh % H
-    rows = tl.arange(0, BC)
-    mr = rows < CHUNK
-    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
-    mk, mv = ck < K, cv < V
+    rows, mr, _, _, _, ck, mk, cv, mv = lanes(K, V, CHUNK, 1, BC, BC, BK, BV)
     S = load_mat(s0_ptr, nh * K * V, ck, mk, cv, mv, V)
     for c in range(NC):
         t0 = c * CHUNK
@@ -233,26 +254,14 @@ def _fwd_output_kernel(q_ptr, k_ptr, g_ptr, u_ptr, hs_ptr, o_ptr, scale, T, H, K
     n, h = nh // H, nh % H
     CQ: tl.constexpr = CHUNK // EVERY
     t0 = c * CHUNK
-    rows = tl.arange(0, BC)
-    mr = rows < CHUNK
-    rq = tl.arange(0, BQ)
-    mq = rq < CQ
-    pos = rq * EVERY + EVERY - 1                                             # read-out step of each q row
-    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
-    mk, mv = ck < K, cv < V
+    rows, mr, rq, mq, pos, ck, mk, cv, mv = lanes(K, V, CHUNK, EVERY, BC, BQ, BK, BV)
     q = load_rows(q_ptr, n, c * CQ, h, T // EVERY, H, K, rq, mq, ck, mk)
     k = load_rows(k_ptr, n, t0, h, T, H, K, rows, mr, ck, mk)
     u = load_mat(u_ptr, (nh * T + t0) * V, rows, mr, cv, mv, V)
     S = load_mat(hs_ptr, (nh * NC + c) * K * V, ck, mk, cv, mv, V)
-    causal = (rows[None, :] <= pos[:, None]) & mq[:, None]
-    qk = tl.dot(q, tl.trans(k), input_precision="ieee")
+    sc, Gq = causal_scores(q, k, g_ptr, n, t0, h, T, H, rows, mr, pos, mq, CHUNK, EVERY, HAS_G)
     if HAS_G:
-        G, _ = chunk_gates(g_ptr, n, t0, h, T, H, rows, mr, CHUNK)
-        Gq = readout_gates(G, rows, pos, EVERY)
-        sc = tl.where(causal, qk * tl.exp(tl.minimum(Gq[:, None] - G[None, :], 0.0)), 0.0)
         q = q * tl.exp(Gq)[:, None]
-    else:
-        sc = tl.where(causal, qk, 0.0)
     o = tl.dot(q, S, input_precision="ieee") + tl.dot(sc, u, input_precision="ieee")
     store_rows(o_ptr, o * scale, n, c * CQ, h, T // EVERY, H, V, rq, mq, cv, mv)
 

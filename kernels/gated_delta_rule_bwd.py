@@ -33,8 +33,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .gated_delta_rule import (_blocks, _check_op_args, check_device, chunk_gates, load_mat, load_rows,
-                               load_steps, readout_gates, store_mat, store_rows)
+from .gated_delta_rule import (_blocks, _check_op_args, causal_scores, check_device, chunk_gates, lanes, load_mat,
+                               load_rows, load_steps, readout_gates, store_mat, store_rows)
 
 
 @triton.jit
@@ -46,24 +46,11 @@ def _bwd_du_kernel(q_ptr, k_ptr, g_ptr, do_ptr, du_ptr, scale, T, H, K, V,
     n, h = nh // H, nh % H
     CQ: tl.constexpr = CHUNK // EVERY
     t0 = c * CHUNK
-    rows = tl.arange(0, BC)
-    mr = rows < CHUNK
-    rq = tl.arange(0, BQ)
-    mq = rq < CQ
-    pos = rq * EVERY + EVERY - 1
-    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
-    mk, mv = ck < K, cv < V
+    rows, mr, rq, mq, pos, ck, mk, cv, mv = lanes(K, V, CHUNK, EVERY, BC, BQ, BK, BV)
     q = load_rows(q_ptr, n, c * CQ, h, T // EVERY, H, K, rq, mq, ck, mk)
     do = load_rows(do_ptr, n, c * CQ, h, T // EVERY, H, V, rq, mq, cv, mv)
     k = load_rows(k_ptr, n, t0, h, T, H, K, rows, mr, ck, mk)
-    causal = (rows[None, :] <= pos[:, None]) & mq[:, None]
-    qk = tl.dot(q, tl.trans(k), input_precision="ieee")
-    if HAS_G:
-        G, _ = chunk_gates(g_ptr, n, t0, h, T, H, rows, mr, CHUNK)
-        Gq = readout_gates(G, rows, pos, EVERY)
-        sc = tl.where(causal, qk * tl.exp(tl.minimum(Gq[:, None] - G[None, :], 0.0)), 0.0)
-    else:
-        sc = tl.where(causal, qk, 0.0)
+    sc, _ = causal_scores(q, k, g_ptr, n, t0, h, T, H, rows, mr, pos, mq, CHUNK, EVERY, HAS_G)
     du = tl.dot(tl.trans(sc), do, input_precision="ieee") * scale
     store_mat(du_ptr, du, (nh * T + t0) * V, rows, mr, cv, mv, V)
 
@@ -75,13 +62,7 @@ def _bwd_state_kernel(q_ptr, k_ptr, g_ptr, w_ptr, do_ptr, du_ptr, dsf_ptr, dhs_p
     nh = tl.program_id(0).to(tl.int64)
     n, h = nh // H, nh % H
     CQ: tl.constexpr = CHUNK // EVERY
-    rows = tl.arange(0, BC)
-    mr = rows < CHUNK
-    rq = tl.arange(0, BQ)
-    mq = rq < CQ
-    pos = rq * EVERY + EVERY - 1
-    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
-    mk, mv = ck < K, cv < V
+    rows, mr, rq, mq, pos, ck, mk, cv, mv = lanes(K, V, CHUNK, EVERY, BC, BQ, BK, BV)
     dS = load_mat(dsf_ptr, nh * K * V, ck, mk, cv, mv, V)
     for i in range(NC):
         c = NC - 1 - i
@@ -117,13 +98,7 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, beta_ptr, g_ptr, ai_ptr, u_ptr, hs_pt
     n, h = nh // H, nh % H
     CQ: tl.constexpr = CHUNK // EVERY
     t0 = c * CHUNK
-    rows = tl.arange(0, BC)
-    mr = rows < CHUNK
-    rq = tl.arange(0, BQ)
-    mq = rq < CQ
-    pos = rq * EVERY + EVERY - 1
-    ck, cv = tl.arange(0, BK), tl.arange(0, BV)
-    mk, mv = ck < K, cv < V
+    rows, mr, rq, mq, pos, ck, mk, cv, mv = lanes(K, V, CHUNK, EVERY, BC, BQ, BK, BV)
     q = load_rows(q_ptr, n, c * CQ, h, T // EVERY, H, K, rq, mq, ck, mk)
     do = load_rows(do_ptr, n, c * CQ, h, T // EVERY, H, V, rq, mq, cv, mv)
     k = load_rows(k_ptr, n, t0, h, T, H, K, rows, mr, ck, mk)
