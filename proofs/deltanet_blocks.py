@@ -51,7 +51,7 @@ import math
 import numpy as np
 
 from .construction import Automaton, Construction, Layer, construction, nearest, run_words
-from .deltanet_groups import _verified, z2_layer
+from .deltanet_groups import verified_check, z2_layer
 from .groups import (Group, _rot_key, alternating_group, as_swaps, closure, icosahedral_group,
                      isomorphism_to_permutations, octahedral_group, perm_matrix, symmetric_group)
 from .linalg import axis_angle, swap_key
@@ -290,9 +290,9 @@ def _so3_evidence() -> dict:
                 bool(half_turn_factors(m)) for m in (mats, octahedral_group()[1]))}
 
 
-_verified("groups.deltanet.blocks.SO3", "A5 and S4 (SO(3)) word problems with two DeltaNet [−1,1] layers",
-          lambda: [blocks_construction(w) for w in ("A5", "S4")], _so3_evidence,
-          exact_cap=2, emulate_cap=2, source=SOURCE, hypothesis=HYPOTHESIS)
+verified_check("groups.deltanet.blocks.SO3", "A5 and S4 (SO(3)) word problems with two DeltaNet [−1,1] layers",
+               lambda: [blocks_construction(w) for w in ("A5", "S4")], _so3_evidence,
+               exact_cap=2, emulate_cap=2, source=SOURCE, hypothesis=HYPOTHESIS)
 def _s5_evidence() -> dict:
     """Why two delay heads: one head reading back 2L − 1 = 7 base-4 digits needs 14 bits; bf16 has 8."""
     words = np.random.default_rng(0).integers(0, 120, size=(16, 40))
@@ -302,6 +302,6 @@ def _s5_evidence() -> dict:
             run_words(one_head, "emulate:fp32", words)["ok"] and not run_words(one_head, "emulate:bf16", words)["ok"]}
 
 
-_verified("groups.deltanet.blocks.S5", "S5 word problem with three DeltaNet [−1,1] layers",
-          lambda: [blocks_construction("S5")], _s5_evidence,
-          exact_cap=1, emulate_cap=2, source=SOURCE, hypothesis=HYPOTHESIS)
+verified_check("groups.deltanet.blocks.S5", "S5 word problem with three DeltaNet [−1,1] layers",
+               lambda: [blocks_construction("S5")], _s5_evidence,
+               exact_cap=1, emulate_cap=2, source=SOURCE, hypothesis=HYPOTHESIS)

@@ -179,7 +179,7 @@ def s4_construction() -> Construction:
                         route=route, readout=readout, levels=(1, 2, 3, 3),
                         description="S4 in three DeltaNet [−1,1] layers: S4/V4 ≅ S3 ≅ D3 by the two-layer D3 "
                                     "construction, then n_t = s(ḡ_t)⁻¹ g_t ∈ V4 ≅ Z2² by two scalar "
-                                    "reflection layers")
+                                    "reflection heads")
 
 
 for _m in ORDERS:
@@ -187,8 +187,10 @@ for _m in ORDERS:
 construction("groups.deltanet.S4")(s4_construction)
 
 
-def _verified(name: str, result: str, build, extra=None, exact_cap: int = 3, emulate_cap: int = 4,
-              source: str = SOURCE, hypothesis: str = HYPOTHESIS):
+def verified_check(name: str, result: str, build, extra=None, exact_cap: int = 3, emulate_cap: int = 4,
+                   source: str = SOURCE, hypothesis: str = HYPOTHESIS):
+    """Register check ``name``: every construction ``build()`` returns is verified (:func:`verify`), meets
+    its hypothesis and has one factor per token; ``extra()`` adds evidence (its booleans must hold)."""
     @check(name)
     def run(profile: str) -> CheckResult:
         start = time.perf_counter()
@@ -207,9 +209,9 @@ def _verified(name: str, result: str, build, extra=None, exact_cap: int = 3, emu
     return run
 
 
-_verified("groups.dihedral", "D_m word problems (D3 ≅ S3, D4, D5) with two DeltaNet [−1,1] layers",
-          lambda: [dihedral_construction(m) for m in ORDERS],
-          lambda: {"D3 ≅ S3 (explicit isomorphism found)":
-                   isomorphism_to_permutations(dihedral_group(3), symmetric_group(3)) is not None})
-_verified("groups.deltanet.S4", "S4 word problem with three DeltaNet [−1,1] layers (quotient by V4)", lambda: [s4_construction()],
-          exact_cap=2, emulate_cap=3)
+verified_check("groups.dihedral", "D_m word problems (D3 ≅ S3, D4, D5) with two DeltaNet [−1,1] layers",
+               lambda: [dihedral_construction(m) for m in ORDERS],
+               lambda: {"D3 ≅ S3 (explicit isomorphism found)":
+                        isomorphism_to_permutations(dihedral_group(3), symmetric_group(3)) is not None})
+verified_check("groups.deltanet.S4", "S4 word problem with three DeltaNet [−1,1] layers (quotient by V4)",
+               lambda: [s4_construction()], exact_cap=2, emulate_cap=3)
