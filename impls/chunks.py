@@ -5,11 +5,18 @@ from __future__ import annotations
 import torch
 
 
-def to_chunks(t: torch.Tensor, size: int) -> torch.Tensor:
-    """[N, T, H, *rest] → [N, H, T/size, size, *rest] (T a multiple of ``size``)."""
+def chunk_view(t: torch.Tensor, size: int) -> torch.Tensor:
+    """[N, T, H, *rest] → [N, H, T/size, size, *rest] as a strided view (T a multiple of ``size``).
+    ``factor * chunk_view(t)`` with a contiguous [N, H, NC, C, 1] factor *first* is laid out like the
+    factor (TensorIterator orders dimensions by the first operand's strides): the scaling and the
+    chunk copy in one pass."""
     n, length, h, *rest = t.shape
-    t = t.reshape(n, length // size, size, h, *rest)
-    return t.movedim(3, 1).contiguous()  # batched matmuls on strided views are several times slower
+    return t.reshape(n, length // size, size, h, *rest).movedim(3, 1)
+
+
+def to_chunks(t: torch.Tensor, size: int) -> torch.Tensor:
+    """[N, T, H, *rest] → [N, H, T/size, size, *rest] contiguous (T a multiple of ``size``)."""
+    return chunk_view(t, size).contiguous()  # batched matmuls on strided views are several times slower
 
 
 def from_chunks(t: torch.Tensor) -> torch.Tensor:
@@ -54,14 +61,17 @@ class _ScalarScan(torch.autograd.Function):
         nc = update.shape[2]
         E = update.new_empty(update.shape)          # entering states, contiguous
         E[:, :, 0] = initial
+        # per-chunk views made once (one unbind each), not by indexing at every step
+        us, Es = update.unbind(2), E.unbind(2)
+        As = None if a is None else a[..., None, None].unbind(2)
 
         def step(c, out=None):
             if a is None:
-                return torch.add(update[:, :, c], E[:, :, c], out=out)
-            return torch.addcmul(update[:, :, c], a[:, :, c, None, None], E[:, :, c], out=out)
+                return torch.add(us[c], Es[c], out=out)
+            return torch.addcmul(us[c], As[c], Es[c], out=out)
 
         for c in range(nc - 1):
-            step(c, E[:, :, c + 1])
+            step(c, Es[c + 1])
         final = step(nc - 1)
         ctx.save_for_backward(a, E)
         return E, final

@@ -6,10 +6,10 @@ q, k, a, b, gk [B,T,H,K] (gk ≤ 0, key-channel log decay); v [B,T,H,V]; initial
 [N,H,K,V]. Returns (o [B,T,H,V] in v's dtype, final_state or None). RWKV-7 is q = r, gk = w,
 a = −κ̂, b = κ̂ ⊙ iclr with scale 1.
 
-Chunk form: :mod:`.dplr_core` (derivation there). ``chunk_size`` default 16, FLA's default too:
-the fastest for this core on CPU at T = 4096, K = V = 64 (measured C = 8/16/32/64:
-≈ 180/130/180/245 ms forward on one thread; the key-channel-gated pairwise scores cost O(C) per
-step, the chunk loop O(T/C) small products).
+Chunk form: :mod:`.dplr_core` (derivation there). ``chunk_size`` default 16, FLA's default too
+(measured on CPU at T = 4096, K = V = 64, one thread, gates in the factored range: C = 8/16/32/64
+≈ 124/80/72/80 ms forward; the pairwise scores cost O(C) per step, the chunk loop O(T/C) small
+products; under strong gates the exact sub-chunk scores make larger C costlier).
 """
 
 from __future__ import annotations

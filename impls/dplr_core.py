@@ -28,7 +28,11 @@ S_{c+1} = e^{G_C} ⊙ S_c + K̃_cᵀ V_c + B̃_cᵀ W_c" is batched over all chu
 the only loop (two ``baddbmm`` and one ``addcmul`` per chunk), and O follows batched from the
 stacked entering states and W.
 
-Stability: the four key-channel-gated score matrices A_ab, A_ak, A_qb, A_qk come from
+Scores: when every |G| < ``FACTORED_RANGE`` (one host check; e^{±G} are then normal floats)
+e^{G_t − G_s} = e^{G_t}·e^{−G_s} factors exactly to rounding, and the four matrices are the matmuls
+of the rows {e^{G⁻} ⊙ 𝐚, e^{G} ⊙ Q} against the columns {e^{−G} ⊙ B, e^{−G} ⊙ K}, then masked (the
+non-causal entries are finite, < e^{2·FACTORED_RANGE}); B̃ = e^{G_C} ⊙ (e^{−G} ⊙ B), K̃ likewise.
+Otherwise (strong gates) they come from
 :func:`pair_scores` (sub-chunks as in :func:`.gated_linear.key_gate_scores`: exact [s, s, K]
 factors inside sub-chunks, factorization through sub-chunk boundaries elsewhere, every exponent
 ≤ 0). The exclusive gate of the a-rows is handled by a shift, not by e^{−gk} (which overflows for
@@ -42,7 +46,8 @@ from __future__ import annotations
 import torch
 
 from .chunks import causal_mask
-from .delta import chunk_major, from_chunk_major, unit_lower_inverse
+from .delta import chunk_major, chunk_scan, from_chunk_major, unit_lower_inverse
+from .gated_linear import FACTORED_RANGE
 
 SUB_CHUNK: dict[int, int] = {}      # overrides, chunk size → sub-chunk size (for tuning)
 
@@ -113,42 +118,54 @@ def pair_scores(rows: torch.Tensor, cols: torch.Tensor, G: torch.Tensor, sub: in
 def dplr_core(xs, state, p, size):
     """:class:`~.driver.Chunked` core: xs q, k, a, b, gk [N,T,H,K], v [N,T,H,V]; state S [N,H,K,V].
 
-    Chunk-major layout [NC, N·H, C, ·]; the loop carries W_c = W₀_c + W_a,c S and
-    S ← e^{G_C} ⊙ S + K̃_cᵀ V_c + B̃_cᵀ W_c (two ``baddbmm`` and one ``addcmul`` per chunk)."""
+    Chunk-major layout [NC, N·H, C, ·]. The gated operands e^{G} ⊙ Q, e^{G⁻} ⊙ 𝐚 (and, factored,
+    e^{−G} ⊙ B, e^{−G} ⊙ K) are each made in one pass with their chunk copy (the factor of
+    :func:`.delta.chunk_major`). Scores: factored (module docstring) four matmuls, A_ab negated (the
+    solve reads only its strict lower part, so it needs no mask), A_ak, A_qb, A_qk masked in place,
+    the scale on the A_q· masks; or :func:`pair_scores`. Then (I − A_ab)⁻¹ by one triangular solve,
+    W₀ = (I − A_ab)⁻¹ A_ak V, W_a = (I − A_ab)⁻¹ (e^{G⁻} ⊙ 𝐚); the loop (:func:`.delta.chunk_scan`)
+    carries W_c = W₀_c + W_a,c S and S ← e^{G_C} ⊙ S + K̃_cᵀ V_c + B̃_cᵀ W_c; finally
+    O = A_qk V + A_qb W + scale · (e^{G} ⊙ Q) S₀, accumulated in place on one product."""
     batch = xs["q"].shape[0]
-    q, k, a, b, gk = (chunk_major(xs[n], size) for n in ("q", "k", "a", "b", "gk"))   # [NC,NH,C,K]
-    v = chunk_major(xs["v"], size)                                                  # [NC,NH,C,V]
-    nc, dk, dv = v.shape[0], k.shape[-1], v.shape[-1]
+    gk, v = chunk_major(xs["gk"], size), chunk_major(xs["v"], size)          # [NC,NH,C,K], [NC,NH,C,V]
+    nc, nh, dk, dv = v.shape[0], v.shape[1], gk.shape[-1], v.shape[-1]
     S = state["S"].reshape(-1, dk, dv)
     if nc == 0:
         return xs["v"].new_zeros(xs["v"].shape), {"S": state["S"]}
-    q = q * p.scale
     G = gk.cumsum(-2)                                                               # [..,C,K]
-    zero_row = G.new_zeros((*G.shape[:-2], 1, dk))
-    G_excl = torch.cat([zero_row, G[..., :-1, :]], dim=-2)                          # G⁻
-    a_next = torch.cat([a[..., 1:, :], zero_row], dim=-2)                           # â_r = a_{r+1}
-    scores = pair_scores(torch.stack([a_next, q], dim=-3), torch.stack([b, k], dim=-3), G,
-                         sub_chunk(size))                                           # [..,2,2,C,C]
-    # A_ab, A_ak: rows shifted down by one (A[t] = Â[t−1]); row 0 is zero
-    shifted = torch.cat([scores.new_zeros((*G.shape[:-2], 2, 1, size)), scores[..., 0, :, :-1, :]], dim=-2)
-    A_ab, A_ak = shifted[..., 0, :, :], shifted[..., 1, :, :]
-    A_qb, A_qk = scores[..., 1, 0, :, :], scores[..., 1, 1, :, :]
-    T = unit_lower_inverse(-A_ab)                                                   # (I − A_ab)⁻¹
-    W0 = T @ (A_ak @ v)                                                             # [..,C,V]
-    Wa = T @ (a * torch.exp(G_excl))                                                # [..,C,K]
     last = G[..., -1:, :]                                                           # [..,1,K]
-    to_end = torch.exp(last - G)
-    btT = (b * to_end).transpose(-1, -2).contiguous()                               # [..,K,C]
-    Hv = (k * to_end).transpose(-1, -2) @ v                                         # [..,K,V]
-    chunk_decay = torch.exp(last).transpose(-1, -2)                                 # [..,K,1]
-    entering, writes = [], []
-    # unbind, not indexing: the backward of x[c] writes a full-size zero tensor per chunk (O(NC²))
-    W0s, Was, Hvs, decays, btTs = (t.unbind(0) for t in (W0, Wa, Hv, chunk_decay, btT))
-    for c in range(nc):
-        entering.append(S)
-        Wc = torch.baddbmm(W0s[c], Was[c], S)
-        writes.append(Wc)
-        S = torch.baddbmm(torch.addcmul(Hvs[c], decays[c], S), btTs[c], Wc)
-    entering, writes = torch.stack(entering), torch.stack(writes)                  # [NC,NH,K,V], [NC,NH,C,V]
-    o = (q * torch.exp(G)) @ entering + A_qb @ writes + A_qk @ v
-    return from_chunk_major(o, batch), {"S": S.reshape(state["S"].shape)}
+    q_in = chunk_major(xs["q"], size, torch.exp(G))                                 # e^{G} ⊙ Q
+    a_in = chunk_major(xs["a"], size, torch.exp(G - gk))                            # e^{G⁻} ⊙ 𝐚
+    flat = (nc * nh, size, -1)
+    strict = causal_mask(size, G.device, strict=True).to(G.dtype)
+    if float(G.detach().abs().max()) < FACTORED_RANGE:
+        inv = torch.exp(-G)
+        bn, kn = chunk_major(xs["b"], size, inv), chunk_major(xs["k"], size, inv)   # e^{−G} ⊙ B, e^{−G} ⊙ K
+        a3, q3 = a_in.reshape(flat), q_in.reshape(flat)
+        bnT, knT = bn.reshape(flat).transpose(-1, -2), kn.reshape(flat).transpose(-1, -2)
+        neg_ab = torch.bmm(a3, bnT).neg_()                                          # −A_ab, upper part unread
+        A_ak = torch.bmm(a3, knT).mul_(strict)
+        incl = causal_mask(size, G.device).to(G.dtype) * p.scale
+        A_qb, A_qk = torch.bmm(q3, bnT).mul_(incl), torch.bmm(q3, knT).mul_(incl)
+        decay = torch.exp(last)                                                     # e^{G_C} [..,1,K]
+        bt, kt = bn * decay, kn * decay                                             # B̃, K̃
+    else:
+        q, a, b, k = (chunk_major(xs[n], size) for n in ("q", "a", "b", "k"))
+        a_next = torch.cat([a[..., 1:, :], a.new_zeros((nc, nh, 1, dk))], dim=-2)   # â_r = a_{r+1}
+        scores = pair_scores(torch.stack([a_next, q * p.scale], dim=-3), torch.stack([b, k], dim=-3), G,
+                             sub_chunk(size)).reshape(nc * nh, 2, 2, size, size)    # [..,2,2,C,C]
+        # A_ab, A_ak: rows of Â shifted down by one (A[t] = Â[t−1]); row 0 is zero
+        shifted = torch.cat([scores.new_zeros((nc * nh, 2, 1, size)), scores[:, 0, :, :-1, :]], dim=-2)
+        neg_ab, A_ak, A_qb, A_qk = -shifted[:, 0], shifted[:, 1], scores[:, 1, 0], scores[:, 1, 1]
+        to_end = torch.exp(last - G)
+        bt, kt, decay = b * to_end, k * to_end, torch.exp(last)
+    T = unit_lower_inverse(neg_ab).view(nc, nh, size, size)                        # (I − A_ab)⁻¹
+    v3 = v.view(flat)
+    W0 = T @ (A_ak @ v3).view(nc, nh, size, dv)                                     # [..,C,V], not a view
+    Wa = T @ a_in                                                                   # [..,C,K]
+    Hv = kt.transpose(-1, -2) @ v                                                   # K̃ᵀ V [..,K,V]
+    entering, writes, S = chunk_scan(S, W0, Wa, bt.transpose(-1, -2), decay.transpose(-1, -2), Hv, sign=1.0)
+    # in place on the fresh product (bmm's backward keeps its inputs, not its output)
+    o = torch.bmm(A_qk, v3).baddbmm_(A_qb, writes.view(flat)).baddbmm_(q_in.reshape(flat), entering.view(-1, dk, dv),
+                                                                      alpha=p.scale)
+    return from_chunk_major(o.view(nc, nh, size, dv), batch), {"S": S.reshape(state["S"].shape)}

@@ -31,7 +31,9 @@ import math
 
 import torch
 
-from .chunks import causal_mask, from_chunks, masked_exp, scan_chunk_states, scan_scalar_states, to_chunks
+from .chunks import (
+    causal_mask, chunk_view, from_chunks, masked_exp, scan_chunk_states, scan_scalar_states, to_chunks,
+)
 
 
 def _tril_weights(size: int, scale: float, log: bool, like: torch.Tensor) -> torch.Tensor:
@@ -48,30 +50,34 @@ def _needs_grad(*ts) -> bool:
 
 
 def scalar_gate_core(xs, state, p, size):
-    q, k, v = (to_chunks(xs[n], size) for n in ("q", "k", "v"))          # [N,H,NC,C,·] contiguous
-    shape, dv = q.shape, v.shape[-1]
+    v = to_chunks(xs["v"], size)                                             # [N,H,NC,C,V] contiguous
+    shape, dv = (*v.shape[:-1], xs["q"].shape[-1]), v.shape[-1]
     scale = float(p.scale)
-    q3, k3, v3 = (t.flatten(0, 2) for t in (q, k, v))                   # [N·H·NC, C, ·] views
+    v3 = v.flatten(0, 2)                                                     # [N·H·NC, C, V] view
     g = xs.get("g")
     last = None
     if g is None:
+        q3, k3 = (to_chunks(xs[n], size).flatten(0, 2) for n in ("q", "k"))
         # scale and causal mask in one multiply
-        scores = torch.bmm(q3, k3.transpose(-1, -2)).mul_(_tril_weights(size, scale, False, q))
+        scores = torch.bmm(q3, k3.transpose(-1, -2)).mul_(_tril_weights(size, scale, False, v))
         q_in, k_out = q3, k3
     else:
         G = to_chunks(g, size).cumsum(-1)                                    # [N,H,NC,C]
         last = G[..., -1]                                                    # [N,H,NC]
-        q_in = (q * torch.exp(G)[..., None]).flatten(0, 2)
-        k_out = (k * torch.exp(last[..., None] - G)[..., None]).flatten(0, 2)
+        q, k = chunk_view(xs["q"], size), chunk_view(xs["k"], size)         # strided views
+        # the contiguous factor first: each product is also the chunk copy (:func:`.chunks.chunk_view`)
+        q_in = (torch.exp(G)[..., None] * q).flatten(0, 2)
+        k_out = (torch.exp(last[..., None] - G)[..., None] * k).flatten(0, 2)
         if G.numel() and float(G.detach().abs().max()) < FACTORED_RANGE:
             # e^{G_i − G_j} = e^{G_i} · e^{−G_j}, both factors normal floats: one matmul on q_in
-            k_neg = (k * torch.exp(-G)[..., None]).flatten(0, 2)
-            scores = torch.bmm(q_in, k_neg.transpose(-1, -2)).mul_(_tril_weights(size, scale, False, q))
+            k_neg = (torch.exp(-G)[..., None] * k).flatten(0, 2)
+            scores = torch.bmm(q_in, k_neg.transpose(-1, -2)).mul_(_tril_weights(size, scale, False, v))
         else:
             # exact: e^{G_i − G_j + log scale}, −inf (→ 0) above the diagonal, exponents ≤ log scale
             log = scale > 0 and math.isfinite(scale)
             diff = (G[..., :, None] - G[..., None, :]).flatten(0, 2)
-            decay = diff.add_(_tril_weights(size, scale if log else 1.0, True, q)).exp_()
+            decay = diff.add_(_tril_weights(size, scale if log else 1.0, True, v)).exp_()
+            q3, k3 = (to_chunks(xs[n], size).flatten(0, 2) for n in ("q", "k"))
             scores = torch.bmm(q3, k3.transpose(-1, -2))
             scores = scores * decay if _needs_grad(scores, decay) else scores.mul_(decay)
             if not log:

@@ -24,15 +24,13 @@ last_state is then [NSEQ,D,N]), ``eigenvalue_range``.
 * ``chunk_selective_scan``     — the chunked scan of :mod:`.scan` (no parallel form: S6 has no
   quadratic attention form).
 
-Measured (T = 4096, B = 1, D = 256, fp32, delta_softplus, D/z/delta_bias given; this repo's 2-core
-CPU, 1 intra-op thread — with 2 threads the shared machine's load made every multi-threaded op
-wait for a descheduled worker, so 2-thread wall times were 5–20× noisier and slower, not
-representative). Forward: recurrent 1098 ms vs chunk 165 ms at NS = 16 (6.7×), 1637 vs 622 ms at
-NS = 64 (2.6×). Forward+backward: chunk 352 ms (NS = 16), 1054 ms (NS = 64); the recurrent form's
-autograd over 4096 steps took ~400 s (NS = 16). The 10× forward target is out of reach here: S6's
-decay is per (d, n), so the chunk form must evaluate T·D·NS exponentials and make several passes
-over T·D·NS memory (the exp alone is ~45 ms at NS = 16 on this CPU), while the recurrent form's
-per-step work is a dozen small tensor ops; see :mod:`.scan` for the methods compared.
+Measured (T = 4096, B = 1, D = 256, NS = 16, fp32, delta_softplus, D/z/delta_bias given; this
+repo's 2-core CPU, 2 threads, medians): forward recurrent ≈ 630–750 ms vs chunk ≈ 40–50 ms
+(12–17×). The chunk form is :mod:`.scan`'s fused two-level scan for forward and backward alike:
+S6's decay is per (d, n), so it must evaluate T·D·NS exponentials (≈ 13 ms alone here) and its cost
+is memory traffic; the fused form never allocates a [T, D, NS] tensor in one piece (a fresh 64 MB
+tensor costs as much in page faults as the arithmetic filling it). Under load from other processes
+the many small per-step ops of both forms slow down by several times.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ while the slice is in cache), ``"two_level"`` / ``"doubling"`` (:class:`_Materia
 built as [N,T,D,NS] tensors, then :func:`scan`).
 
 **Choice, measured** (T = 4096, B = 1, D = 256, NS = 16, fp32, this repo's 2-core CPU; numbers
-in :mod:`lrnnspec.impls.mamba`): "fused" is fastest forward and ~2.5× faster forward+backward
-than "two_level", which beats "doubling" by 2–3× (doubling's log₂L full passes cost more than the
+in :mod:`lrnnspec.impls.mamba`): "fused" is fastest: forward ≈ 2× "two_level" (whose [N,T,D,NS]
+tensors above 32 MB are fresh mmap allocations, page-faulted on every call) and ~2.5× forward+
+backward; "two_level" beats "doubling" by 2–3× (doubling's log₂L full passes cost more than the
 loop's per-call overhead saves). S6's transition is diagonal per (d, n): a chunk offers no matmul,
 the cost is memory traffic and exp, and the fused two-level scheme makes the fewest passes. A
 log-space form (h_t = e^{G_t}(h₀ + Σ_{s≤t} e^{−G_s} b_s), G the in-chunk cumsum of ΔA) needs no
@@ -67,9 +68,9 @@ def _carry(P, s, h0):
     """Entering states of every chunk from the composed pairs P, s [N, NC, *S]; and the final state."""
     entering = torch.empty_like(s)
     h = h0
-    for c in range(s.shape[1]):
-        entering[:, c] = h
-        h = torch.addcmul(s[:, c], P[:, c], h)
+    for E_c, s_c, P_c in zip(entering.unbind(1), s.unbind(1), P.unbind(1)):
+        E_c.copy_(h)
+        h = torch.addcmul(s_c, P_c, h)
     return entering, h
 
 
@@ -128,12 +129,15 @@ def _time_major(x: torch.Tensor) -> torch.Tensor:
 class _FusedS6(torch.autograd.Function):
     """S6 by the two-level scan, one in-chunk position at a time over all chunks ("fused").
 
-    Layout [L, N, NC, ...] (chunk-major): step j touches the contiguous slices [N, NC, D, NS] of
-    all chunks. Pass 1 forms a_j (Δ_j ⊗ A → exp, written once into a [L,N,NC,D,NS] buffer that
-    forward and backward reuse) and b_j = (Δu)_j ⊗ B_j (a reused cache-sized buffer, recomputed
-    rather than stored), and composes each chunk: s_c = its end state from 0, P_c = Π_j a_j
-    (= e^{A Σ_j Δ_j} directly for "[0,1]"). The carry gives the entering states; pass 2 writes h
-    [L,N,NC,D,NS] (saved for backward) and y_j = h_j C_j while h_j is in cache.
+    Layout [L, N, NC, ...] (chunk-major), the state transposed to [NS, D] (D = 256 contiguous, so
+    the outer products Δ_j ⊗ Aᵀ, B_j ⊗ (Δu)_j and the read-out vectorize along D): step j touches the
+    contiguous slices [N, NC, NS, D] of all chunks, ~1 MB, in cache. No [N,T,D,NS] tensor is ever
+    allocated in one piece: a_j and h_j are kept as L separate slices (a fresh 64 MB allocation
+    costs as much as the arithmetic filling it, in page faults). Pass 1 forms a_j (Δ_j ⊗ Aᵀ → exp,
+    kept for pass 2 and backward) and b_j = B_j ⊗ (Δu)_j (a reused buffer, recomputed rather than
+    stored), and composes each chunk: s_c = its end state from 0, P_c = Π_j a_j (= e^{A Σ_j Δ_j}
+    directly for "[0,1]"). The carry gives the entering states; pass 2 forms h_j (kept only when a
+    gradient will be taken) and y_j = C_jᵀ h_j while h_j is in cache.
 
     Backward: the adjoint g_t = C_t ⊗ ∂y_t + a_{t+1} g_{t+1} (g after the last step = ∂h_T) by
     the same two passes in reverse order: σ_c = a chunk's local g at its first step, the carry
@@ -143,53 +147,60 @@ class _FusedS6(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, dt, A, Bm, Cm, u, h0, signed: bool, size: int):
+    def forward(ctx, dt, A, Bm, Cm, u, h0, signed: bool, size: int, keep: bool):
         n, t, d = dt.shape
         nc, ns = t // size, A.shape[1]
+        At = A.t().contiguous()                                # [NS, D]
         dt_, dtu_, B_, C_ = (_chunk_major(x, size) for x in (dt, dt * u, Bm, Cm))
-        a = dt.new_empty((size, n, nc, d, ns))
-        b = dt.new_empty((n, nc, d, ns))
+        b = dt.new_empty((n, nc, ns, d))
         s = torch.zeros_like(b)
-        P = torch.ones_like(b) if signed else torch.exp(dt_.sum(0)[..., None] * A)
+        P = torch.ones_like(b) if signed else torch.exp(dt_.sum(0)[..., None, :] * At)
+        # per-position views made once (one unbind each), not by indexing at every step
+        dts, dtus = dt_[..., None, :].unbind(0), dtu_[..., None, :].unbind(0)    # [N,NC,1,D]
+        Bs, Cs = B_[..., None].unbind(0), C_.view(size, n * nc, 1, ns).unbind(0)
+        a = []
         for j in range(size):                                  # pass 1: each chunk from 0
-            torch.mul(dt_[j][..., None], A, out=a[j]).exp_()
+            a.append(torch.mul(dts[j], At).exp_())
             if signed:
                 a[j].mul_(2.0).sub_(1.0)
                 P.mul_(a[j])
-            torch.mul(dtu_[j][..., None], B_[j][:, :, None, :], out=b)
+            torch.mul(Bs[j], dtus[j], out=b)
             torch.addcmul(b, a[j], s, out=s)
-        entering, last = _carry(P, s, h0)
-        h = torch.empty_like(a)
-        y = dt.new_empty((size, n, nc, d))
-        prev = entering
+        entering, last = _carry(P, s, h0.transpose(-1, -2))
+        h = []
+        y = dt.new_empty((size, n * nc, 1, d))
+        ys, prev = y.unbind(0), entering
         for j in range(size):                                  # pass 2: from the entering states
-            torch.mul(dtu_[j][..., None], B_[j][:, :, None, :], out=b)
-            torch.addcmul(b, a[j], prev, out=h[j])
-            y[j] = torch.einsum("mcdk,mck->mcd", h[j], C_[j])
-            prev = h[j]
-        ctx.save_for_backward(dt_, dtu_, u, A, B_, C_, a, h, entering, P)
+            torch.mul(Bs[j], dtus[j], out=b)
+            prev = torch.addcmul(b, a[j], prev)
+            torch.bmm(Cs[j], prev.view(n * nc, ns, d), out=ys[j])
+            if keep:
+                h.append(prev)
+        if keep:
+            ctx.save_for_backward(dt_, dtu_, u, At, B_, C_, entering, P)
+            ctx.a, ctx.h = a, h
         ctx.signed, ctx.size = signed, size
-        return _time_major(y), last
+        return _time_major(y.view(size, n, nc, d)), last.transpose(-1, -2).contiguous()
 
     @staticmethod
     def backward(ctx, gy, glast):
-        dt_, dtu_, u, A, B_, C_, a, h, entering, P = ctx.saved_tensors
-        signed, size = ctx.signed, ctx.size
+        dt_, dtu_, u, At, B_, C_, entering, P = ctx.saved_tensors
+        a, h, signed, size = ctx.a, ctx.h, ctx.signed, ctx.size
         gy_ = _chunk_major(gy, size)                           # [L,N,NC,D]
         bufs = (torch.empty_like(entering), torch.empty_like(entering))
 
         def drive(j, out):                                     # C_j ⊗ ∂y_j
-            return torch.mul(gy_[j][..., None], C_[j][:, :, None, :], out=out)
+            return torch.mul(C_[j][..., None], gy_[j][..., None, :], out=out)
 
         sigma = drive(size - 1, torch.empty_like(entering))    # pass 1: σ = local g, nothing carried in
         for j in range(size - 2, -1, -1):
             torch.addcmul(drive(j, bufs[0]), a[j + 1], sigma, out=sigma)
         incoming = torch.empty_like(sigma)                     # carry, last chunk first
-        r = glast
+        r = glast.transpose(-1, -2)
         for c in range(sigma.shape[1] - 1, -1, -1):
             incoming[:, c] = r
-            r = torch.addcmul(a[0, :, c] * sigma[:, c], P[:, c], r)
-        g_h0 = r
+            r = torch.addcmul(a[0][:, c] * sigma[:, c], P[:, c], r)
+        g_h0 = r.transpose(-1, -2)
         g_dt, g_dtu = torch.empty_like(dt_), torch.empty_like(dt_)
         g_B, g_C = torch.empty_like(B_), torch.empty_like(C_)
         gA, gx = torch.zeros_like(sigma), torch.empty_like(sigma)
@@ -202,13 +213,14 @@ class _FusedS6(torch.autograd.Function):
                 gx.addcmul_(gx, a[j])                          # ∂(ΔA)_j = g_j h_{j−1} (a_j + 1)
             else:
                 gx.mul_(a[j])                                  # ∂(ΔA)_j = g_j h_{j−1} a_j
-            g_dt[j] = torch.einsum("mcdk,dk->mcd", gx, A)
-            gA.addcmul_(gx, dt_[j][..., None])
-            g_dtu[j] = torch.einsum("mcdk,mck->mcd", g, B_[j])
-            g_B[j] = torch.einsum("mcdk,mcd->mck", g, dtu_[j])
-            g_C[j] = torch.einsum("mcdk,mcd->mck", h[j], gy_[j])
+            g_dt[j] = torch.einsum("mckd,kd->mcd", gx, At)
+            gA.addcmul_(gx, dt_[j][..., None, :])
+            g_dtu[j] = torch.einsum("mckd,mck->mcd", g, B_[j])
+            g_B[j] = torch.einsum("mckd,mcd->mck", g, dtu_[j])
+            g_C[j] = torch.einsum("mckd,mcd->mck", h[j], gy_[j])
         g_dt, g_dtu, g_B, g_C = (_time_major(x) for x in (g_dt, g_dtu, g_B, g_C))
-        return g_dt + g_dtu * u, gA.sum((0, 1)), g_B, g_C, g_dtu * _time_major(dt_), g_h0, None, None
+        return (g_dt + g_dtu * u, gA.sum((0, 1)).t(), g_B, g_C, g_dtu * _time_major(dt_), g_h0,
+                None, None, None)
 
 
 class _MaterializedS6(torch.autograd.Function):
@@ -255,23 +267,20 @@ class _MaterializedS6(torch.autograd.Function):
         return g_dt, g_A, g_B, g_C, g_u, g_h0, None, None, None
 
 
-def selective_scan_core(xs, state, p, size, method: str = "auto"):
+def selective_scan_core(xs, state, p, size, method: str = "fused"):
     """Driver core: xs {dt (Δ after bias and softplus), u, B, C} [N,T,·]; state {h}; p.A, p.eigenvalue_range.
 
-    ``method``: "fused" — :class:`_FusedS6`; "two_level" or "doubling" — a, b materialized, then
-    :func:`scan` with that method; "auto" (default) — "fused" when a gradient will be taken (its
-    forward+backward is ~3× faster), "two_level" otherwise (its forward alone is ~20% faster).
-    The contiguous copies put the callers' channel-first tensors in time-major memory: a time slice
-    of a, b must be contiguous blocks, or every scan step strides through memory."""
+    ``method``: "fused" (default) — :class:`_FusedS6`, the fastest forward and forward+backward;
+    "two_level" or "doubling" — a, b materialized, then :func:`scan` with that method; "auto" —
+    "fused". The contiguous copies put the callers' channel-first tensors in time-major memory:
+    a time slice of a, b must be contiguous blocks, or every scan step strides through memory."""
     signed = p.eigenvalue_range == "[-1,1]"
     args = [t.contiguous() for t in (xs["dt"], p.A, xs["B"], xs["C"], xs["u"], state["h"])]
     if xs["dt"].shape[1] == 0:
         return xs["u"].new_zeros(xs["u"].shape), {"h": state["h"]}
-    if method == "auto":
+    if method in ("auto", "fused"):
         grad = torch.is_grad_enabled() and any(t.requires_grad for t in args)
-        method = "fused" if grad else "two_level"
-    if method == "fused":
-        y, last = _FusedS6.apply(*args, signed, size)
+        y, last = _FusedS6.apply(*args, signed, size, grad)
     elif method not in METHODS:
         raise ValueError(f"method must be one of {S6_METHODS}, got {method!r}")  # internal: not user-facing
     else:
