@@ -73,13 +73,15 @@ def test_a_crashing_check_is_reported_as_failed(monkeypatch):
 def test_prove_regular_dispatches_to_the_compiler(monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType("lrnnspec.proofs.regular")
-    fake.prove_regular_cli = lambda dfa_path, max_length, seed: calls.append((dfa_path, max_length, seed)) or 7
+    fake.prove_regular_cli = lambda dfa_path, max_length, seed, as_json: calls.append(
+        (dfa_path, max_length, seed, as_json)) or 7
     monkeypatch.setitem(sys.modules, "lrnnspec.proofs.regular", fake)
     monkeypatch.setattr(lrnnspec.proofs, "regular", fake, raising=False)
     dfa = tmp_path / "d.json"
     dfa.write_text("{}")
     assert main(["prove", "regular", "--dfa", str(dfa), "--max-length", "5"]) == 7
-    assert calls == [(str(dfa), 5, 0)]
+    assert main(["prove", "regular", "--dfa", str(dfa), "--max-length", "5", "--json"]) == 7
+    assert calls == [(str(dfa), 5, 0, False), (str(dfa), 5, 0, True)]
 
 
 def test_dfa_without_regular_is_a_usage_error():
