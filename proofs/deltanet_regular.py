@@ -35,7 +35,6 @@ step is computed, by the finite lookup between layers, from everything below). D
 from __future__ import annotations
 
 import itertools
-import math
 import time
 
 import numpy as np
@@ -44,13 +43,13 @@ from lrnnspec.spec.errors import DomainError
 
 from .construction import Automaton, Construction, Layer, hypothesis_report, run_exhaustive, run_words
 from .deltanet_blocks import Wiring
+from .linalg import swap_key
 from .regular_cascade import Action, Cascade, IDENTITY, apply_action, decompose, verify_cascade
 from .regular_dfa import DFA, mod_dfa, parity_dfa, random_dfa, second_last_a_dfa
 from .regular_lrnn import swaps
 from .result import CheckResult, check
 from .verify import EMULATED
 
-INV_SQRT2 = 1.0 / math.sqrt(2.0)
 MAX_WIDTH = 8
 
 
@@ -105,7 +104,7 @@ class ComponentHead:
         self.pairs = list(itertools.combinations(range(w), 2))
         keys, betas, values = [np.eye(w)[0]], [0.0], [0.0]
         for i, j in self.pairs:
-            keys.append((np.eye(w)[i] - np.eye(w)[j]) * INV_SQRT2)
+            keys.append(swap_key(i, j, w))
             betas.append(2.0)
             values.append(0.0)
         for j, v in itertools.product(range(w), (0.0, 1.0)):
