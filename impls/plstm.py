@@ -255,6 +255,11 @@ def _const(rows, cols, blocks, s, like):
     return out
 
 
+def _pad_last(x, before: int, after: int):
+    """Zero-pad the last axis."""
+    return torch.nn.functional.pad(x, (before, after))
+
+
 def _merge_2d(Tb, Sb, Mb, Gb, idx):
     """One level: children of side s at [..., 2i+a, 2j+b, ...] → parents of side 2s (see module doc)."""
     s = Tb.shape[-1] // 2
@@ -266,8 +271,8 @@ def _merge_2d(Tb, Sb, Mb, Gb, idx):
     SA, SB, SC, SD = (child(Sb, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
     MA, MB, MC, MD = (child(Mb, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
     GA, GB, GC, GD = (child(Gb, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
-    phiA = _const(2, 4, [(0, 0), (1, 2)], s, Tb)          # parent in = [L0, L1, U0, U1]
-    outA = TA @ phiA
+    # parent in = [L0, L1, U0, U1]; A's in = [L0, U0]: A's columns spread over blocks 0 and 2
+    outA = _pad_last(TA.unflatten(-1, (2, s)), 0, s).flatten(-2)
     phiB = torch.cat([outA[..., :s, :], _const(1, 4, [(0, 3)], s, Tb).expand(*outA.shape[:-2], s, 4 * s)], dim=-2)
     phiC = torch.cat([_const(1, 4, [(0, 1)], s, Tb).expand(*outA.shape[:-2], s, 4 * s), outA[..., s:, :]], dim=-2)
     outB, outC = TB @ phiB, TC @ phiC
@@ -276,18 +281,17 @@ def _merge_2d(Tb, Sb, Mb, Gb, idx):
     T_new = torch.cat([outB[..., :s, :], outD[..., :s, :], outC[..., s:, :], outD[..., s:, :]], dim=-2)
 
     def place(x, slot):  # [.., r, n] → [.., r, 4n] with x in column block ``slot``
-        z = x.new_zeros(*x.shape[:-1], n)
-        return torch.cat([x if j == slot else z for j in range(4)], dim=-1)
+        return _pad_last(x, slot * n, (3 - slot) * n)
     srcA = place(SA, 0)
-    zeros = srcA.new_zeros(*srcA.shape[:-2], s, 4 * n)
-    psiB = torch.cat([srcA[..., :s, :], zeros], dim=-2)
-    psiC = torch.cat([zeros, srcA[..., s:, :]], dim=-2)
+    psiB = torch.nn.functional.pad(srcA[..., :s, :], (0, 0, 0, s))      # B's in: [A's right writes; 0]
+    psiC = torch.nn.functional.pad(srcA[..., s:, :], (0, 0, s, 0))      # C's in: [0; A's bottom writes]
     srcB = TB @ psiB + place(SB, 1)
     srcC = TC @ psiC + place(SC, 2)
     psiD = torch.cat([srcC[..., :s, :], srcB[..., s:, :]], dim=-2)
     srcD = TD @ psiD + place(SD, 3)
     S_new = torch.cat([srcB[..., :s, :], srcD[..., :s, :], srcC[..., s:, :], srcD[..., s:, :]], dim=-2)
-    M_new = torch.cat([MA @ phiA, MB @ phiB, MC @ phiC, MD @ phiD], dim=-2)
+    M_new = torch.cat([_pad_last(MA.unflatten(-1, (2, s)), 0, s).flatten(-2), MB @ phiB, MC @ phiC, MD @ phiD],
+                      dim=-2)
     G_new = torch.cat([place(GA, 0), MB @ psiB + place(GB, 1), MC @ psiC + place(GC, 2),
                        MD @ psiD + place(GD, 3)], dim=-2)
     idx_new = torch.cat([child(idx, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1))], dim=-1)
@@ -313,6 +317,31 @@ def _pad_grid(x, Y, X):
     """Zero-pad a [B,h,w,...] tensor to [B,Y,X,...] (bottom/right)."""
     pads = [0, 0] * (x.dim() - 3) + [0, X - x.shape[2], 0, Y - x.shape[1]]
     return torch.nn.functional.pad(x, pads)
+
+
+def _morton_axes(levels: int) -> list[int]:
+    """Axes of [B, by, y bits (high → low), bx, x bits, H, F] in the order [B, H, by, bx, y_{L−1}, x_{L−1},
+    …, y_0, x_0, F]: row-major blocks, each block's nodes in the Morton order of :func:`_merge_2d`."""
+    ys, xs = range(2, 2 + levels), range(3 + levels, 3 + 2 * levels)
+    return [0, 3 + 2 * levels, 1, 2 + levels, *[a for pair in zip(ys, xs) for a in pair], 4 + 2 * levels]
+
+
+def _to_blocks(x, c: int):
+    """[B, Y, X, H, F] → [B, H, by·bx, c², F]: blocks of side c row-major, nodes in Morton order (one copy)."""
+    B, Y, X, H, F = x.shape
+    levels = c.bit_length() - 1
+    x = x.reshape(B, Y // c, *[2] * levels, X // c, *[2] * levels, H, F).permute(_morton_axes(levels))
+    return x.reshape(B, H, (Y // c) * (X // c), c * c, F)
+
+
+def _from_blocks(x, by: int, bx: int):
+    """Inverse of :func:`_to_blocks`: [B, H, by·bx, c², F] → [B, by·c, bx·c, H, F]."""
+    B, H, _, cc, F = x.shape
+    levels = (cc.bit_length() - 1) // 2
+    axes = _morton_axes(levels)
+    inverse = sorted(range(len(axes)), key=axes.__getitem__)
+    x = x.reshape(B, H, by, bx, *[2] * (2 * levels), F).permute(inverse)
+    return x.reshape(B, by << levels, bx << levels, H, F)
 
 
 def gating_matrix_2d(S, T, M, direction: str = "right_down"):
@@ -352,7 +381,10 @@ def parallel_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_do
 def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down", chunk: int = 8):
     """Chunked 2-D form: hierarchical blocks of ``chunk``×``chunk`` nodes (a power of two), masked
     attention inside each block, the 2·chunk boundary edge states between blocks passed along
-    anti-diagonal wavefronts of blocks (each wavefront one batched einsum)."""
+    anti-diagonal wavefronts of blocks. Blocks are stored wavefront by wavefront, so a wavefront is a
+    slice and its inputs a shifted slice of the previous one's outputs (no gathers); the boundary
+    writes are made per wavefront too (all blocks' at once are tens of MB of fresh, page-faulted
+    memory at every call)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: must be one of {DIRECTIONS}, got {direction!r}")
     if chunk < 1 or chunk & (chunk - 1):
@@ -364,35 +396,37 @@ def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_dow
     by, bx = Y // c, X // c
     qs = q * _scale(q, scale)
     q_, k_, v_, S_, T_, M_ = (_pad_grid(_flip(x, direction), Y, X) for x in (qs, k, v, S, T, M))
-    Tb, Sb, Mb, Gb, local = _levels_2d(S_, T_, M_, int(math.log2(c)))
-
-    def blocks(x):  # [B,Y,X,H,F] → [B,H,by,bx,c²,F] in the blocks' Morton order
-        x = x.reshape(B, by, c, bx, c, H, x.shape[-1]).permute(0, 5, 1, 3, 2, 4, 6)
-        return x.reshape(B, H, by, bx, c * c, x.shape[-1])[..., local, :]
-    qb, kb, vb = blocks(q_), blocks(k_), blocks(v_)
-    intra = ((qb @ kb.transpose(-1, -2)) * Gb) @ vb                     # [B,H,by,bx,c²,V]
-    kv = (kb[..., :, :, None] * vb[..., :, None, :]).flatten(-2)         # [B,H,by,bx,c²,K·V]
-    src = (Sb @ kv).reshape(B, H, by, bx, 2 * c, K, Vd)                  # each block's writes to its boundary
-    zero = q.new_zeros(B, H, c, K, Vd)
-    right, bottom, inter = {}, {}, {}
+    Tb, Sb, Mb, Gb, _ = _levels_2d(S_, T_, M_, int(math.log2(c)))
+    # wavefront d = i + j holds blocks i = lo(d) … hi(d), at positions start[d] …; cells[p]: the block
+    # (row-major id i·bx + j) at position p
+    lo = [max(0, d - bx + 1) for d in range(by + bx)]
+    hi = [min(by - 1, d) for d in range(by + bx)]
+    start = [0]
     for d in range(by + bx - 1):
-        cells = [(i, d - i) for i in range(max(0, d - bx + 1), min(by, d + 1))]
-        ins = torch.stack([torch.cat([right.get((i, j - 1), zero), bottom.get((i - 1, j), zero)], dim=2)
-                           for i, j in cells], dim=2)                    # [B,H,m,2c,K,V]
-        ii, jj = torch.tensor([i for i, _ in cells]), torch.tensor([j for _, j in cells])
-        m = len(cells)
-        outs = (Tb[:, :, ii, jj] @ ins.flatten(-2)).reshape(B, H, m, 2 * c, K, Vd) + src[:, :, ii, jj]
-        # inter-block read-out: o_w += Σ_e Mb[w, e] (q_w · C_e)
-        z = (qb[:, :, ii, jj] @ ins.permute(0, 1, 2, 4, 3, 5).reshape(B, H, m, K, 2 * c * Vd))
-        z = Mb[:, :, ii, jj][..., None, :] @ z.reshape(B, H, m, c * c, 2 * c, Vd)
-        for r, cell in enumerate(cells):
-            inter[cell] = z[:, :, r, :, 0]
-            right[cell], bottom[cell] = outs[:, :, r, :c], outs[:, :, r, c:]
-    inter = torch.stack([torch.stack([inter[(i, j)] for j in range(bx)], dim=2) for i in range(by)], dim=2)
-    out = intra + inter                                                  # [B,H,by,bx,c²,V] Morton
-    inv = torch.empty_like(local)
-    inv[local] = torch.arange(local.numel())
-    out = out[..., inv, :].reshape(B, H, by, bx, c, c, Vd).permute(0, 2, 4, 3, 5, 1, 6).reshape(B, Y, X, H, Vd)
+        start.append(start[-1] + hi[d] - lo[d] + 1)
+    cells = torch.tensor([i * bx + d - i for d in range(by + bx - 1) for i in range(lo[d], hi[d] + 1)])
+    Tb, Sb, Mb, Gb = (x.flatten(2, 3).index_select(2, cells) for x in (Tb, Sb, Mb, Gb))  # [B,H,n,…], n = by·bx
+    qb, kb, vb = (_to_blocks(x, c).index_select(2, cells) for x in (q_, k_, v_))   # [B,H,n,c²,F]
+    out = ((qb @ kb.transpose(-1, -2)) * Gb) @ vb                         # intra-block, [B,H,n,c²,V]
+    inter = []
+    prev = q.new_zeros(B, H, 0, 2 * c, K, Vd)                             # outputs of wavefront d − 1
+    for d in range(by + bx - 1):
+        a, b = start[d], start[d + 1]
+        qd, kd, vd, Sd, Md = (x[:, :, a:b] for x in (qb, kb, vb, Sb, Mb))
+        # each block's writes to its boundary, src[e] = kᵀ diag(Sb[e]) v: [B,H,m,2c,K,V]
+        src = (Sd[..., :, :, None] * kd[..., None, :, :]).transpose(-1, -2) @ vd[..., None, :, :]
+        # zero-padded previous wavefront: block (i, j)'s left input is (i, j − 1)'s right output
+        # (position i − lo(d−1) + 1), its top input (i − 1, j)'s bottom output (one before)
+        pad = torch.nn.functional.pad(prev, (0, 0, 0, 0, 0, 0, 1, 1))
+        first = lo[d] - (lo[d - 1] if d else 0)
+        ins = torch.cat([pad[:, :, first + 1:first + 1 + b - a, :c], pad[:, :, first:first + b - a, c:]], dim=3)
+        prev = (Tb[:, :, a:b] @ ins.flatten(-2)).view_as(ins) + src
+        # inter-block read-out o_w += Σ_e Mb[w, e] q_w · C_e, one matmul over (e, k): [c², 2c·K] @ [2c·K, V]
+        inter.append((Md[..., None] * qd[..., None, :]).flatten(-2) @ ins.flatten(3, 4))
+    out = out + torch.cat(inter, dim=2)
+    order = torch.empty_like(cells)
+    order[cells] = torch.arange(cells.numel())
+    out = _from_blocks(out.index_select(2, order), by, bx)
     out = _flip(out[:, :h, :w], direction)
     return out + _direct(qs, k, v, D)
 

@@ -47,7 +47,7 @@ def render(data) -> str:
     peak = matmul["flops"] / matmul["median"] if matmul else None
     families = sorted({r["family"] for r in rows.values() if "family" in r} - {"plstm"})
     cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", platform.processor() or "unknown CPU")
-    from lrnnspec.bench_suite import ROUNDS_FAST, ROUNDS_GRAD, SIZES, THREADS
+    from lrnnspec.bench_suite import ROUNDS_FAST, ROUNDS_GRAD, ROUNDS_PLSTM, SIZES, THREADS
 
     lines = [
         "# Benchmarks — PyTorch forms on CPU",
@@ -96,13 +96,15 @@ def render(data) -> str:
         ref = FLA_REFERENCES[fam][0]
         lines.append(f"| {fam} | `{ref}` | {_ms(ours)} | {_ms(fla)} | {_ratio(fla, ours, FLA_TARGET)} | "
                      f"{_ms(ours_b)} | {_ms(fla_b)} | {_ratio(fla_b, ours_b, FLA_TARGET)} |")
-    rec, chunk = get("test_plstm_forward[recurrent]"), get("test_plstm_forward[chunk]")
+    plstm = rows.get("test_plstm_forward[]", {})
+    rec, chunk = plstm.get("recurrent"), plstm.get("chunk")
     lines += [
         "",
         f"## pLSTM, 2-D grid (target ≥ {PLSTM_TARGET:.0f}×)",
         "",
         "64×64 grid, H = 4, K = V = 32, float32 forward: node-by-node recurrence (`impls.plstm.recurrent`) vs "
-        "the chunked parallel form (`impls.plstm.chunked_2d`, blocks of 8).",
+        f"the chunked parallel form (`impls.plstm.chunked_2d`, blocks of 8), timed alternately ({ROUNDS_PLSTM} pairs; "
+        "medians).",
         "",
         "| recurrent (ms) | chunked (ms) | speedup |",
         "|---:|---:|---:|",

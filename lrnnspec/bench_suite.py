@@ -106,6 +106,7 @@ def _first(out):
 
 
 ROUNDS_FAST, ROUNDS_GRAD = 15, 5  # pairs for the side-by-side comparisons with fla-core
+ROUNDS_PLSTM = 5                  # pairs for pLSTM's recurrent vs chunked (the recurrence takes ~1 s)
 
 
 def _timed(benchmark, fn, rounds):
@@ -124,22 +125,22 @@ def test_forward(benchmark, impl):
         _timed(benchmark, lambda: _call(impl, x), rounds=1 if impl.form == "recurrent" else 5)
 
 
-def _side_by_side(benchmark, ours, fla, rounds: int) -> None:
-    """Time ``ours`` and ``fla`` alternately (the order flips every round) for one warm-up pair and
-    ``rounds`` pairs; ``extra_info`` gets each side's median in seconds. Interleaved, both sides see the
+def _side_by_side(benchmark, rounds: int, **sides) -> None:
+    """Time the named ``sides`` alternately (the order flips every round) for one warm-up round and
+    ``rounds`` rounds; ``extra_info`` gets each side's median in seconds. Interleaved, all sides see the
     same machine state — allocator, caches, other processes — which drifts between separate
-    benchmarks by more than the 2× being measured."""
-    times = {"ours": [], "fla": []}
-    order = [("ours", ours), ("fla", fla)]
+    benchmarks by more than the ratios being measured."""
+    times = {side: [] for side in sides}
+    order = list(sides.items())
 
-    def pair():
+    def one_round():
         for side, fn in order:
             start = time.perf_counter()
             fn()
             times[side].append(time.perf_counter() - start)
         order.reverse()
 
-    benchmark.pedantic(pair, rounds=rounds, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update({side: statistics.median(t[1:]) for side, t in times.items()})
 
 
@@ -150,7 +151,7 @@ def test_fla_forward(benchmark, family):
     x = inputs(family)
     benchmark.extra_info.update(family=family, form="fla", flops=nominal_flops(family))
     with torch.no_grad():
-        _side_by_side(benchmark, lambda: _call(impl, x), lambda: FLA_REFERENCES[family][1](x), ROUNDS_FAST)
+        _side_by_side(benchmark, ROUNDS_FAST, ours=lambda: _call(impl, x), fla=lambda: FLA_REFERENCES[family][1](x))
 
 
 def _backward(fn, family):
@@ -167,8 +168,8 @@ def test_fla_backward(benchmark, family):
     pytest.importorskip("fla")
     (impl,) = implementations(family, "chunk")
     benchmark.extra_info.update(family=family, form="fla")
-    _side_by_side(benchmark, _backward(lambda x: _call(impl, x), family), _backward(FLA_REFERENCES[family][1], family),
-                  ROUNDS_GRAD)
+    _side_by_side(benchmark, ROUNDS_GRAD, ours=_backward(lambda x: _call(impl, x), family),
+                  fla=_backward(FLA_REFERENCES[family][1], family))
 
 
 def test_matmul(benchmark):
@@ -192,9 +193,7 @@ def _plstm_forms():
     return {"recurrent": lambda: plstm.recurrent(graph, **flat), "chunk": lambda: plstm.chunked_2d(**x, chunk=8)}
 
 
-@pytest.mark.parametrize("form", ["recurrent", "chunk"])
-def test_plstm_forward(benchmark, form):
-    run = _plstm_forms()[form]
-    benchmark.extra_info.update(family="plstm", form=form)
+def test_plstm_forward(benchmark):
+    benchmark.extra_info.update(family="plstm")
     with torch.no_grad():
-        _timed(benchmark, run, rounds=1 if form == "recurrent" else 5)
+        _side_by_side(benchmark, ROUNDS_PLSTM, **_plstm_forms())

@@ -24,7 +24,7 @@ def assert_close(got, want, tol=TOL):
     assert np.max(np.abs(got - want)) <= tol * scale, f"max |Δ| = {np.max(np.abs(got - want)):.3e}"
 
 
-@given(st.integers(1, 5), st.integers(1, 5), st.sampled_from(DIRECTIONS), st.sampled_from([1, 2, 4]),
+@given(st.integers(1, 9), st.integers(1, 9), st.sampled_from(DIRECTIONS), st.sampled_from([1, 2, 4, 8]),
        st.integers(0, 2**16), st.sampled_from([None, "P", "D"]))
 def test_2d_forms_equal_the_spec_recurrence(h, w, direction, chunk, seed, mode):
     g = grid(h, w, direction)
@@ -147,3 +147,14 @@ def test_half_inputs_compute_in_float32_and_return_their_dtype(low):
         assert got.dtype == low and torch.equal(got, want.to(low))
     out, C = P.recurrent(g, **flat(x), return_states=True)
     assert out.dtype == low and C.dtype == torch.float32
+
+
+@pytest.mark.parametrize("levels", [0, 1, 2, 3])
+def test_block_layout_is_the_hierarchical_merges_morton_order(levels):
+    c = 1 << levels
+    gates = torch.rand(1, c, c, 1, 2), torch.rand(1, c, c, 1, 2, 2), torch.rand(1, c, c, 1, 2)
+    local = P._levels_2d(*gates, levels)[-1]
+    ids = torch.arange(c * c).reshape(1, c, c, 1, 1)
+    assert torch.equal(P._to_blocks(ids, c)[0, 0, 0, :, 0], local)
+    grid_ids = torch.arange(2 * c * 3 * c * 2 * 5).reshape(1, 2 * c, 3 * c, 2, 5)
+    assert torch.equal(P._from_blocks(P._to_blocks(grid_ids, c), 2, 3), grid_ids)
