@@ -155,10 +155,15 @@ def test_fla_forward(benchmark, family):
 
 
 def _backward(fn, family):
+    """One forward + backward step against a dense random output gradient, as in training (the
+    gradient of ``.sum()`` is a stride-0 expanded tensor, which sends batched matmuls down a
+    one-matrix-at-a-time path and would time that instead)."""
     x = inputs(family, requires_grad=True)
+    out = _first(fn(x))
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype)
 
     def step():
-        _first(fn(x)).sum().backward()
+        _first(fn(x)).backward(grad)
 
     return step
 
