@@ -255,11 +255,6 @@ def _const(rows, cols, blocks, s, like):
     return out
 
 
-def _pad_last(x, before: int, after: int):
-    """Zero-pad the last axis."""
-    return torch.nn.functional.pad(x, (before, after))
-
-
 def _merge_2d(Tb, Sb, Mb, Gb, idx):
     """One level: children of side s at [..., 2i+a, 2j+b, ...] → parents of side 2s (see module doc)."""
     s = Tb.shape[-1] // 2
@@ -271,8 +266,9 @@ def _merge_2d(Tb, Sb, Mb, Gb, idx):
     SA, SB, SC, SD = (child(Sb, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
     MA, MB, MC, MD = (child(Mb, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
     GA, GB, GC, GD = (child(Gb, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)))
-    # parent in = [L0, L1, U0, U1]; A's in = [L0, U0]: A's columns spread over blocks 0 and 2
-    outA = _pad_last(TA.unflatten(-1, (2, s)), 0, s).flatten(-2)
+    def onto_parent_in(x):  # columns over A's in [L0, U0] → over the parent's in [L0, L1, U0, U1]
+        return torch.nn.functional.pad(x.unflatten(-1, (2, s)), (0, s)).flatten(-2)
+    outA = onto_parent_in(TA)
     phiB = torch.cat([outA[..., :s, :], _const(1, 4, [(0, 3)], s, Tb).expand(*outA.shape[:-2], s, 4 * s)], dim=-2)
     phiC = torch.cat([_const(1, 4, [(0, 1)], s, Tb).expand(*outA.shape[:-2], s, 4 * s), outA[..., s:, :]], dim=-2)
     outB, outC = TB @ phiB, TC @ phiC
@@ -281,7 +277,7 @@ def _merge_2d(Tb, Sb, Mb, Gb, idx):
     T_new = torch.cat([outB[..., :s, :], outD[..., :s, :], outC[..., s:, :], outD[..., s:, :]], dim=-2)
 
     def place(x, slot):  # [.., r, n] → [.., r, 4n] with x in column block ``slot``
-        return _pad_last(x, slot * n, (3 - slot) * n)
+        return torch.nn.functional.pad(x, (slot * n, (3 - slot) * n))
     srcA = place(SA, 0)
     psiB = torch.nn.functional.pad(srcA[..., :s, :], (0, 0, 0, s))      # B's in: [A's right writes; 0]
     psiC = torch.nn.functional.pad(srcA[..., s:, :], (0, 0, s, 0))      # C's in: [0; A's bottom writes]
@@ -290,8 +286,7 @@ def _merge_2d(Tb, Sb, Mb, Gb, idx):
     psiD = torch.cat([srcC[..., :s, :], srcB[..., s:, :]], dim=-2)
     srcD = TD @ psiD + place(SD, 3)
     S_new = torch.cat([srcB[..., :s, :], srcD[..., :s, :], srcC[..., s:, :], srcD[..., s:, :]], dim=-2)
-    M_new = torch.cat([_pad_last(MA.unflatten(-1, (2, s)), 0, s).flatten(-2), MB @ phiB, MC @ phiC, MD @ phiD],
-                      dim=-2)
+    M_new = torch.cat([onto_parent_in(MA), MB @ phiB, MC @ phiC, MD @ phiD], dim=-2)
     G_new = torch.cat([place(GA, 0), MB @ psiB + place(GB, 1), MC @ psiC + place(GC, 2),
                        MD @ psiD + place(GD, 3)], dim=-2)
     idx_new = torch.cat([child(idx, a, b) for a, b in ((0, 0), (0, 1), (1, 0), (1, 1))], dim=-1)
