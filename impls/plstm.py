@@ -399,7 +399,8 @@ def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_dow
     start = [0]
     for d in range(by + bx - 1):
         start.append(start[-1] + hi[d] - lo[d] + 1)
-    cells = torch.tensor([i * bx + d - i for d in range(by + bx - 1) for i in range(lo[d], hi[d] + 1)])
+    cells = torch.tensor([i * bx + d - i for d in range(by + bx - 1) for i in range(lo[d], hi[d] + 1)],
+                         device=q.device)
     Tb, Sb, Mb, Gb = (x.flatten(2, 3).index_select(2, cells) for x in (Tb, Sb, Mb, Gb))  # [B,H,n,…], n = by·bx
     qb, kb, vb = (_to_blocks(x, c).index_select(2, cells) for x in (q_, k_, v_))   # [B,H,n,c²,F]
     out = ((qb @ kb.transpose(-1, -2)) * Gb) @ vb                         # intra-block, [B,H,n,c²,V]
@@ -420,7 +421,7 @@ def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_dow
         inter.append((Md[..., None] * qd[..., None, :]).flatten(-2) @ ins.flatten(3, 4))
     out = out + torch.cat(inter, dim=2)
     order = torch.empty_like(cells)
-    order[cells] = torch.arange(cells.numel())
+    order[cells] = torch.arange(cells.numel(), device=q.device)
     out = _from_blocks(out.index_select(2, order), by, bx)
     out = _flip(out[:, :h, :w], direction)
     return out + _direct(qs, k, v, D)

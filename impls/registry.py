@@ -7,9 +7,11 @@ rounds differently from the
 default contract of a dtype (:data:`lrnnspec.tolerance.CONTRACTS`), its declared precision
 contracts in ``CONTRACTS`` (dtype → spec contract).
 
-Two backends: ``torch`` (:mod:`lrnnspec.impls`, every family) and ``triton``
+Our two backends: ``torch`` (:mod:`lrnnspec.impls`, every family) and ``triton``
 (:mod:`lrnnspec.kernels`, the delta and gated families; on a machine without a GPU they run in
-Triton's interpreter, slowly — :func:`implementations` lists them only when asked).
+Triton's interpreter, slowly — :func:`implementations` lists them only when asked). One peer
+backend, ``fla``: flash-linear-attention's Triton chunk kernels (:data:`PEERS`), certified beside ours
+on a GPU (``lrnnspec conformance --device cuda --backend fla``); never part of the default set.
 """
 
 from __future__ import annotations
@@ -42,9 +44,22 @@ MODULES = {
         "lrnnspec.kernels.delta_product": "delta_product",
     },
 }
-BACKENDS = tuple(MODULES)
+# peer kernels: backend → [(family, "module:function")], all FLA-convention, chunk form
+PEERS = {
+    "fla": [
+        ("delta_rule", "fla.ops.delta_rule:chunk_delta_rule"),
+        ("gated_delta_rule", "fla.ops.gated_delta_rule:chunk_gated_delta_rule"),
+        ("gla", "fla.ops.gla:chunk_gla"),
+        ("simple_gla", "fla.ops.simple_gla:chunk_simple_gla"),
+    ],
+}
+# what the peers declare: Triton's default fp32 dot on NVIDIA GPUs rounds operands to TF32
+PEER_CONTRACTS = {"fla": {"fp32": "tf32"}}
+BACKENDS = tuple(MODULES) + tuple(PEERS)
+DEFAULT_BACKENDS = tuple(MODULES)
+GPU_ONLY_BACKENDS = tuple(PEERS)
 # the package a backend needs beyond lrnnspec's own dependencies, and the extra that installs it
-BACKEND_REQUIRES = {"triton": ("triton", "lrnnspec[kernels]")}
+BACKEND_REQUIRES = {"triton": ("triton", "lrnnspec[kernels]"), "fla": ("fla", "lrnnspec[test]")}
 
 
 def backend_available(backend: str) -> bool:
@@ -82,12 +97,15 @@ def implementations(family: str | None = None, form: str | None = None, backends
 
     out = []
     for backend in backends:
-        if backend not in MODULES:
+        if backend not in BACKENDS:
             raise ValueError(f"backends: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         if not backend_available(backend):
             package, extra = BACKEND_REQUIRES[backend]
             raise ValueError(f"backends: backend {backend!r} needs the {package!r} package, which is not "
                              f"installed (pip install '{extra}')")
+        if backend in PEERS:
+            out += _peers(backend, family, form)
+            continue
         for module_name, fam in MODULES[backend].items():
             if (family is not None and fam != family) or get_family(fam).kind not in kinds:
                 continue
@@ -99,3 +117,12 @@ def implementations(family: str | None = None, form: str | None = None, backends
                     convention = conventions.get(form_name, getattr(module, "CONVENTION", "fla"))
                     out.append(Implementation(fam, form_name, fn, convention, backend, contracts))
     return out
+
+
+def _peers(backend: str, family: str | None, form: str | None) -> list[Implementation]:
+    from lrnnspec.targets import load_target
+
+    if form not in (None, "chunk"):
+        return []
+    return [Implementation(fam, "chunk", load_target(target), "fla", backend, dict(PEER_CONTRACTS[backend]))
+            for fam, target in PEERS[backend] if family is None or fam == family]

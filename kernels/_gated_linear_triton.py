@@ -466,7 +466,9 @@ def _gate_grad(dgam_ptr, ST_ptr, dST_ptr, dg_ptr, T, H, K, V, NC, C: tl.constexp
                      tl.cumsum(x, 0, reverse=True) + carry[None, :], mask=km[None, :])
             carry += tl.sum(x, 0)
     else:
-        carry = tl.zeros([1], dtype=DT)
+        # tiles are summed element-wise inside the loops and reduced after them: a reduction accumulated
+        # across loop iterations trips an assertion in Triton 3.6's thread-locality pass (sm_90)
+        acc = tl.zeros([BK, BV], dtype=DT)
         for kb2 in range(0, tl.cdiv(K, BK)):
             kk = kb2 * BK + tl.arange(0, BK)
             km = kk < K
@@ -474,15 +476,15 @@ def _gate_grad(dgam_ptr, ST_ptr, dST_ptr, dg_ptr, T, H, K, V, NC, C: tl.constexp
                 vv = vb * BV + tl.arange(0, BV)
                 st = nh * K * V + kk[:, None] * V + vv[None, :]
                 mkv = km[:, None] & (vv < V)[None, :]
-                prod = tl.load(ST_ptr + st, mask=mkv, other=0.0) * tl.load(dST_ptr + st, mask=mkv, other=0.0)
-                carry += tl.sum(tl.sum(prod, 1), 0)
+                acc += tl.load(ST_ptr + st, mask=mkv, other=0.0) * tl.load(dST_ptr + st, mask=mkv, other=0.0)
+        carry = tl.sum(tl.sum(acc, 1), 0)
         for i in range(0, NC):
             t = (NC - 1 - i) * C + tl.arange(0, C)
-            x = tl.zeros([C], dtype=DT)
+            xs = tl.zeros([C, BK], dtype=DT)
             for kb2 in range(0, tl.cdiv(K, BK)):
                 kk = kb2 * BK + tl.arange(0, BK)
-                x += tl.sum(tl.load(dgam_ptr + (nh * T + t[:, None]) * K + kk[None, :],
-                                    mask=(kk < K)[None, :], other=0.0), 1)
+                xs += tl.load(dgam_ptr + (nh * T + t[:, None]) * K + kk[None, :], mask=(kk < K)[None, :], other=0.0)
+            x = tl.sum(xs, 1)
             tl.store(dg_ptr + (n * T + t) * H + h, tl.cumsum(x, 0, reverse=True) + carry)
             carry += tl.sum(x, 0)
 

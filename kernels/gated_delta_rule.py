@@ -62,6 +62,10 @@ dtype, up-cast to fp32 (fp64 stays fp64); fp32 state; IEEE fp32 dot products (no
 rounded to the input dtype."""
 
 CHUNK_SIZES = (16, 32, 64)
+# software-pipelining depth of the two chunk scans (forward state, backward state cotangent): they hold
+# the [K, V] state, and Triton's default 3 stages of prefetched chunk tiles need 262 KB (forward) and
+# 361 KB (backward) of shared memory at K = V = 128 in fp32 — over the H100's 227 KB; one stage: 64 / 160 KB
+SCAN_STAGES = 1
 
 
 def check_chunk_size(chunk_size, allowed=CHUNK_SIZES) -> int:
@@ -326,7 +330,8 @@ def chunk_fwd(q, k, v, g, beta, state, scale: float, chunk_size: int, every: int
     has_g = g is not None
     gp = g if has_g else beta   # never read when HAS_G is False
     _fwd_prepare_kernel[(NC, N * H)](k, v, beta, gp, ai, w, u, T, H, K, V, CHUNK=chunk_size, HAS_G=has_g, **blk)
-    _fwd_state_kernel[(N * H,)](k, gp, w, u, state, hs, sf, T, H, K, V, NC, CHUNK=chunk_size, HAS_G=has_g, **blk)
+    _fwd_state_kernel[(N * H,)](k, gp, w, u, state, hs, sf, T, H, K, V, NC, CHUNK=chunk_size, HAS_G=has_g,
+                                num_stages=SCAN_STAGES, **blk)
     _fwd_output_kernel[(NC, N * H)](q, k, gp, u, hs, o, float(scale), T, H, K, V, NC, CHUNK=chunk_size,
                                     EVERY=every, HAS_G=has_g, BQ=BQ, **blk)
     return o, sf, ai, w, u, hs

@@ -33,8 +33,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .gated_delta_rule import (_blocks, _check_op_args, causal_scores, check_device, chunk_gates, lanes, load_mat,
-                               load_rows, load_steps, readout_gates, store_mat, store_rows)
+from .gated_delta_rule import (SCAN_STAGES, _blocks, _check_op_args, causal_scores, check_device, chunk_gates,
+                               lanes, load_mat, load_rows, load_steps, readout_gates, store_mat, store_rows)
 
 
 @triton.jit
@@ -188,7 +188,8 @@ def chunk_bwd(q, k, v, g, beta, ai, w, u, hs, do, dsf, scale: float, chunk_size:
     ds0 = torch.zeros((N, H, K, V), dtype=dt, device=dev)
     meta = dict(CHUNK=chunk_size, EVERY=every, HAS_G=has_g, BQ=BQ, **blk)
     _bwd_du_kernel[(NC, N * H)](q, k, gp, do, du, float(scale), T, H, K, V, **meta)
-    _bwd_state_kernel[(N * H,)](q, k, gp, w, do, du, dsf, dhs, ds0, float(scale), T, H, K, V, NC, **meta)
+    _bwd_state_kernel[(N * H,)](q, k, gp, w, do, du, dsf, dhs, ds0, float(scale), T, H, K, V, NC,
+                                num_stages=SCAN_STAGES, **meta)
     _bwd_local_kernel[(NC, N * H)](q, k, v, beta, gp, ai, u, hs, do, du, dhs, dq, dk, dv, dbeta,
                                    dg if has_g else dbeta, float(scale), T, H, K, V, NC, **meta)
     return dq, dk, dv, dg, dbeta, ds0

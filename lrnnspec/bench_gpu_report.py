@@ -3,9 +3,10 @@ JSON summary (``reports/bench-gpu.json``).
 
 Input: pytest-benchmark's JSON (``--benchmark-json``), optionally with an ``"outcomes"`` map added by
 ``lrnnspec bench --device cuda``: benchmark name → why it has no measurement ("skipped: …",
-"failed: …"). Every configuration of :data:`lrnnspec.bench_gpu_suite.CONFIGS` gets a row; one
-without a measurement shows its outcome, or ``pending`` when the input holds no measurement at all
-(the placeholder committed before a GPU run).
+"failed: …"), and ``"notes"``: lines on how the data was gathered, rendered under the header. Every
+configuration of :data:`lrnnspec.bench_gpu_suite.CONFIGS` gets a row; one without a measurement shows
+its outcome, or ``pending`` when the input holds no measurement at all (the placeholder committed
+before a GPU run).
 
 Times are medians over the rounds; TFLOP/s = the configuration's FLOPs (the suite's FLOP model) ÷
 median; % of peak compares with the bf16 matmul of the same run; ours/FLA divides our median by
@@ -85,6 +86,7 @@ def summarize(data: dict) -> dict:
                    "tflops": peak / 1e12 if peak else None},
         "target_ratio_vs_fla": TARGET,
         "ours_triton_target": headline,
+        "notes": list(data.get("notes", [])),
         "rows": rows,
     }
 
@@ -179,6 +181,7 @@ def render_summary(s: dict) -> str:
             "",
             f"- device: {dev_text}; {ver_text}; {s.get('datetime') or ''}",
         ]
+        lines += [f"- note: {n}" for n in s.get("notes", [])]
         mm = s["matmul"]
         lines.append(f"- matmul peak: {_num(mm['tflops'], '.1f')} TFLOP/s ({mm['n']}³ bf16 `torch.matmul`, "
                      f"median {_ms(mm['median_s'])} ms, same run)" if mm["tflops"] else

@@ -104,8 +104,10 @@ def kernel_identity(fn: Callable, target: str | None = None) -> dict:
     return {"target": name, "sha256": hashlib.sha256(source.encode()).hexdigest() if source else "unavailable"}
 
 
-def environment() -> dict:
+def environment(device: str = "cpu") -> dict:
     env = {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()}
+    if torch.device(device).type == "cuda":
+        env["gpu"], env["cuda"] = torch.cuda.get_device_name(device), torch.version.cuda
     try:
         import triton
 
@@ -146,6 +148,8 @@ def certify(fn: Callable, family: str, convention: str = "fla", dtypes=("fp32",)
     n = max_examples if max_examples is not None else PROFILE_EXAMPLES[profile]
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SpecError("max_examples", f"must be a positive integer, got {n!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise SpecError("timeout", f"must be a positive number of seconds, got {timeout!r}")
     props = list(properties or known)
     for p in props:
         if p not in known:
@@ -159,7 +163,7 @@ def certify(fn: Callable, family: str, convention: str = "fla", dtypes=("fp32",)
             raise SpecError("contracts", f"{d}: {exc}") from None
     kernel = (DagKernel(fn, family, dag_convention, device, timeout, contracts) if dag
               else Kernel(fn, family, convention, device, timeout, contracts))
-    cert = Certificate(kernel_identity(fn, target), family, kernel.convention, dtypes, device, environment(),
+    cert = Certificate(kernel_identity(fn, target), family, kernel.convention, dtypes, device, environment(device),
                        SPEC_VERSION,
                        {d: kernel.contracts[d] for d in dtypes},
                        {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP,

@@ -204,3 +204,15 @@ def test_placeholder_report():
     if "Status: pending a GPU" in committed.read_text():           # until a GPU run replaces it
         assert committed.read_text() == md
         assert json.loads((ROOT / "reports" / "bench-gpu.json").read_text()) == report.summarize({"benchmarks": []})
+
+
+def test_notes_are_rendered_under_the_header(fake_run):
+    md = report.render({**fake_run, "notes": ["assembled from two runs"]})
+    header = md.split("\n## ", 1)[0]
+    assert "- note: assembled from two runs" in header
+    assert report.summarize({**fake_run, "notes": ["x"]})["notes"] == ["x"]
+
+
+def test_committed_report_is_the_rendering_of_its_json():
+    summary = json.loads((ROOT / "reports" / "bench-gpu.json").read_text())
+    assert (ROOT / "reports" / "bench-gpu.md").read_text() == report.render_summary(summary)

@@ -88,3 +88,62 @@ def test_a_file_inside_a_package_is_imported_with_its_relative_imports(tmp_path,
                                 "    return core(*args, **kwargs)\n")
     assert main(["certify", f"{pkg / 'ops.py'}:my_simple_gla", "--family", "simple_gla", "--examples", "2"]) == 0
     assert "CERTIFIED" in capsys.readouterr().out
+
+
+def test_conformance_in_worker_processes_gives_the_same_matrix(tmp_path):
+    args = ["conformance", "--family", "retention", "--examples", "2"]
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
+    assert main(args + ["--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+
+    def table(d):   # the rows without the time column
+        return [line.rsplit("|", 2)[0] for line in (d / "conformance.md").read_text().splitlines()
+                if line.startswith("| retention")]
+    assert table(tmp_path / "one") == table(tmp_path / "two") and len(table(tmp_path / "one")) == 3
+    assert len(list((tmp_path / "two" / "certificates").glob("*.json"))) == 3
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--jobs", "0"], "--jobs must be a positive integer"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["--device", "gpu"], "--device must be a torch device"),
+    (["--backend", "fla"], "--backend fla: these peer kernels run on a GPU only; add --device cuda"),
+    (["--backend", "nope"], "--backend must be a comma-separated subset of torch, triton, fla"),
+])
+def test_conformance_rejects_bad_arguments(tmp_path, capsys, argv, message):
+    assert main(["conformance", "--family", "retention", "--out", str(tmp_path)] + argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_conformance_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["conformance", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "--device cuda: no CUDA device is available" in capsys.readouterr().err
+
+
+def test_gpu_reports_have_their_own_names():
+    from lrnnspec.commands.conformance import report_names
+
+    assert report_names("cpu") == ("conformance.md", "certificates")
+    assert report_names("cuda:1") == ("conformance-gpu.md", "certificates-gpu")
+
+
+def test_certify_rejects_a_non_positive_timeout(capsys):
+    assert main(["certify", "lrnnspec.impls.retention:chunk_retention", "--family", "retention",
+                 "--timeout", "0"]) == 2
+    assert "timeout: must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_fla_peer_kernels_are_listed_only_when_asked():
+    from lrnnspec.impls.registry import DEFAULT_BACKENDS, implementations
+
+    pytest.importorskip("fla")
+    peers = implementations(backends=("fla",))
+    assert {p.family for p in peers} == {"delta_rule", "gated_delta_rule", "gla", "simple_gla"}
+    assert all(p.backend == "fla" and p.contracts == {"fp32": "tf32"} and p.target.startswith("fla.ops.")
+               for p in peers)
+    assert [p.family for p in implementations("gla", backends=("fla",))] == ["gla"]
+    assert implementations("gla", form="recurrent", backends=("fla",)) == []
+    assert "fla" not in DEFAULT_BACKENDS

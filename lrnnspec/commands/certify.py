@@ -31,8 +31,8 @@ def _certify(args) -> int:
     progress = None if args.json else (lambda msg: print(f"  {msg}", file=sys.stderr))
     try:
         cert = certify(fn, args.family, convention=args.convention, dtypes=dtypes, device=args.device,
-                       max_examples=args.examples, seed=args.seed, profile=args.profile, out=args.out,
-                       target=args.target, progress=progress, contracts=contracts)
+                       max_examples=args.examples, seed=args.seed, profile=args.profile, timeout=args.timeout,
+                       out=args.out, target=args.target, progress=progress, contracts=contracts)
     except SpecError as exc:
         print(f"lrnnspec: error: {exc}", file=sys.stderr)
         return 2
@@ -60,6 +60,8 @@ def register(sub) -> None:
     p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", default="ci", choices=("dev", "ci", "certify"))
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds one kernel call may take before the "
+                                                                "property fails (default 60)")
     p.add_argument("--out", default=None, help="directory for the JSON + Markdown certificate")
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.set_defaults(func=_certify)

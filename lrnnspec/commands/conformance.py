@@ -1,6 +1,11 @@
 """``lrnnspec conformance``: certify every built-in implementation and write reports/conformance.md
 (a matrix family × implementation × dtype → verdict, worst normalized error, time) plus the JSON
-certificates. Exit 0 if every implementation is certified, 1 otherwise."""
+certificates. Exit 0 if every implementation is certified, 1 otherwise.
+
+``--device cuda`` certifies on the GPU and writes ``conformance-gpu.md`` + ``certificates-gpu/``
+(the CPU report is left alone); there ``--backend fla`` adds flash-linear-attention's Triton chunk
+kernels. ``--jobs N`` certifies N implementations at a time, each in its own process.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,51 @@ import time
 from pathlib import Path
 
 
-def _conformance(args) -> int:
-    from lrnnspec.certificate import certify
-    from lrnnspec.impls.registry import BACKENDS, backend_available, implementations
+def report_names(device: str) -> tuple[str, str]:
+    """(matrix file, certificate folder) for a device: the CPU report, or the ``-gpu`` one."""
+    import torch
 
+    kind = torch.device(device).type
+    suffix = "" if kind == "cpu" else "-gpu" if kind == "cuda" else f"-{kind}"
+    return f"conformance{suffix}.md", f"certificates{suffix}"
+
+
+def _certify_one(target: str, family: str, convention: str, contracts: dict, dtypes: list[str], device: str,
+                 examples: int | None, seed: int, profile: str, timeout: float, out: str):
+    """One implementation's certificate (a worker's job: it imports the target itself)."""
+    from lrnnspec.certificate import certify
+    from lrnnspec.targets import load_target
+
+    return certify(load_target(target), family, convention=convention, dtypes=dtypes, device=device,
+                   max_examples=examples, seed=seed, profile=profile, timeout=timeout, out=out, target=target,
+                   contracts=contracts)
+
+
+def _conformance(args) -> int:
+    import torch
+
+    from lrnnspec.impls.registry import BACKENDS, DEFAULT_BACKENDS, GPU_ONLY_BACKENDS, backend_available, \
+        implementations
+
+    if args.jobs < 1:
+        print(f"lrnnspec: error: --jobs must be a positive integer, got {args.jobs}", file=sys.stderr)
+        return 2
+    if not args.timeout > 0:
+        print(f"lrnnspec: error: --timeout must be a positive number of seconds, got {args.timeout}", file=sys.stderr)
+        return 2
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        print(f"lrnnspec: error: --device must be a torch device (cpu, cuda, cuda:1), got {args.device!r}: {exc}",
+              file=sys.stderr)
+        return 2
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(f"lrnnspec: error: --device {args.device}: no CUDA device is available (torch {torch.__version__}, "
+              f"built with CUDA {torch.version.cuda or 'none'})", file=sys.stderr)
+        return 2
     if args.backend is None:
-        backends = tuple(b for b in BACKENDS if backend_available(b))
-        for b in BACKENDS:
+        backends = tuple(b for b in DEFAULT_BACKENDS if backend_available(b))
+        for b in DEFAULT_BACKENDS:
             if b not in backends:
                 print(f"lrnnspec: note: skipping backend {b!r}: its package is not installed", file=sys.stderr)
     else:
@@ -24,6 +67,11 @@ def _conformance(args) -> int:
         if unknown or not backends:
             print(f"lrnnspec: error: --backend must be a comma-separated subset of {', '.join(BACKENDS)}, "
                   f"got {args.backend!r}", file=sys.stderr)
+            return 2
+        gpu_only = [b for b in backends if b in GPU_ONLY_BACKENDS]
+        if gpu_only and device.type != "cuda":
+            print(f"lrnnspec: error: --backend {','.join(gpu_only)}: these peer kernels run on a GPU only; "
+                  f"add --device cuda", file=sys.stderr)
             return 2
     try:
         impls = [i for family in (args.family or [None])
@@ -35,28 +83,43 @@ def _conformance(args) -> int:
         print(f"lrnnspec: error: --family: no implementation of {args.family}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    certs_dir = out / "certificates"
+    report, certs = report_names(args.device)
+    certs_dir = out / certs
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
-    rows, start = [], time.perf_counter()
-    for impl in impls:
-        print(f"certifying {impl.target} as {impl.family} ({', '.join(dtypes)})", file=sys.stderr)
-        cert = certify(impl.fn, impl.family, convention=impl.convention, dtypes=dtypes, max_examples=args.examples,
-                       seed=args.seed, profile=args.profile, out=certs_dir, target=impl.target,
-                       contracts=impl.contracts)
-        rows.append((impl, cert))
-    (out / "conformance.md").write_text(render(rows, dtypes, args, time.perf_counter() - start))
-    print(f"wrote {out / 'conformance.md'} and {len(rows)} certificates in {certs_dir}")
+    jobs = [(i.target, i.family, i.convention, i.contracts, dtypes, args.device, args.examples, args.seed,
+             args.profile, args.timeout, str(certs_dir)) for i in impls]
+    start = time.perf_counter()
+    if args.jobs == 1:
+        certificates = []
+        for impl, job in zip(impls, jobs):
+            print(f"certifying {impl.target} as {impl.family} ({', '.join(dtypes)}) on {args.device}", file=sys.stderr)
+            certificates.append(_certify_one(*job))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        print(f"certifying {len(impls)} implementations ({', '.join(dtypes)}) on {args.device}, {args.jobs} at a "
+              f"time", file=sys.stderr)
+        # spawn: a forked child cannot use CUDA once the parent has touched it
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            certificates = list(pool.map(_certify_one, *zip(*jobs)))
+    rows = list(zip(impls, certificates))
+    (out / report).write_text(render(rows, dtypes, args, time.perf_counter() - start))
+    print(f"wrote {out / report} and {len(rows)} certificates in {certs_dir}")
     return 0 if all(c.certified for _, c in rows) else 1
 
 
 def render(rows, dtypes, args, seconds) -> str:
     from lrnnspec import __version__
 
-    lines = ["# Conformance — every built-in implementation against the spec", "",
-             f"Generated by `lrnnspec conformance` (lrnnspec {__version__}; profile `{args.profile}`, seed {args.seed}, "
+    gpus = sorted({c.environment.get("gpu") for _, c in rows} - {None})
+    where = f" on {', '.join(gpus)}" if gpus else ""
+    lines = [f"# Conformance — every built-in implementation against the spec{where}", "",
+             f"Generated by `lrnnspec conformance` (lrnnspec {__version__}; device `{args.device}`; "
+             f"profile `{args.profile}`, seed {args.seed}, "
              f"{args.examples or 'the profile’s'} examples per property; {seconds:.0f} s). Each row is a certificate in "
-             "`certificates/`; *worst* is the largest normalized error (error ÷ allowed, ≤ 1 passes) over the "
-             "numeric properties; failing properties are named.", "",
+             f"`{report_names(args.device)[1]}/`; *worst* is the largest normalized error (error ÷ allowed, ≤ 1 "
+             "passes) over the numeric properties; failing properties are named.", "",
              "| family | implementation | backend | dtype | contract | verdict | worst | failing properties | "
              "not applicable | time (s) |",
              "|---|---|---|---|---|---|---:|---|---|---:|"]
@@ -86,7 +149,14 @@ def register(sub) -> None:
     p.add_argument("--family", nargs="*", default=None, help="only these families")
     p.add_argument("--backend", default=None,
                    help="comma-separated backends: torch (lrnnspec.impls), triton (lrnnspec.kernels; in Triton's "
-                        "interpreter without a GPU) — default every backend whose package is installed")
+                        "interpreter without a GPU), fla (fla-core's Triton chunk kernels, with --device cuda) — "
+                        "default torch and triton where installed")
+    p.add_argument("--device", default="cpu", help="torch device to certify on (default cpu); cuda writes "
+                                                   "conformance-gpu.md and certificates-gpu/")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds one kernel call may take before the "
+                                                                "property fails (default 60)")
+    p.add_argument("--jobs", type=int, default=1, help="implementations certified at a time, one process each "
+                                                       "(default 1)")
     p.add_argument("--dtype", default="fp32", help="comma-separated dtypes (default fp32)")
     p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
