@@ -1,9 +1,10 @@
 """Compile chosen lrnnspec Triton kernels for an H100 (sm_90) on a machine without a GPU; print JSON.
 
 Run as a script (Triton must not be in interpreter mode, so not inside the test process):
-``python sm90_compile.py FAMILY[,FAMILY] K NAME [NAME ...]``. The families' public functions (gated_delta_rule,
-simple_gla, gla; forward and backward) run in that order at B = 1, T = 128, H = 2, K = V = K on CPU tensors with a stand-in driver whose target is sm_90: each launch of a kernel named on the
-command line is compiled (never run — outputs stay zero) and its shared memory recorded; other
+``python sm90_compile.py FAMILY[,FAMILY] K NAME [NAME ...]``. The families' public functions
+(gated_delta_rule, simple_gla, gla; forward and backward) run in that order at B = 1, T = 128, H = 2,
+K = V = K on CPU tensors with a stand-in driver whose target is sm_90: each launch of a kernel named on
+the command line is compiled (never run — outputs stay zero) and its shared memory recorded; other
 launches are skipped. Output: {kernel: {"shared": bytes} | {"error": message}}, first specialization
 of each kernel. Exit 3 when this Triton lacks the internals used here (the caller skips)."""
 
