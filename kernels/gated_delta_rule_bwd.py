@@ -22,7 +22,8 @@ Kernels, all in the compute dtype with ieee ``tl.dot``:
 * ``_bwd_state_kernel``  grid (N·H,): the reverse scan over chunks; stores dS_C of every chunk
   [N,H,NC,K,V], completes dU in place and returns dS₀ of the first chunk (the initial state's gradient);
 * ``_bwd_local_kernel``  grid (NC, N·H): every local gradient (dq, dk, dv, dβ, dg) from the saved
-  Ā, U and entering states S₀, and the stored dS_C, dU.
+  Ā, U and entering states S₀, and the stored dS_C, dU; the value axis in blocks of
+  ``LOCAL_VALUE_BLOCK`` columns (the sums over it accumulated), so no [K, V] tile is held whole.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ import triton.language as tl
 
 from .gated_delta_rule import (SCAN_STAGES, _blocks, _check_op_args, causal_scores, check_device, chunk_gates,
                                lanes, load_mat, load_rows, load_steps, readout_gates, store_mat, store_rows)
+
+# value columns per step of the local kernel's loop: holding S₀ and dS_C whole ([K, V] each, beside the
+# [C, K] and [C, C] tiles) kept Triton from finishing the compilation for sm_90 at K = V = 128 (> 15 min)
+LOCAL_VALUE_BLOCK = 32
 
 
 @triton.jit
@@ -92,7 +97,7 @@ def _bwd_state_kernel(q_ptr, k_ptr, g_ptr, w_ptr, do_ptr, du_ptr, dsf_ptr, dhs_p
 def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, beta_ptr, g_ptr, ai_ptr, u_ptr, hs_ptr, do_ptr, du_ptr, dhs_ptr,
                       dq_ptr, dk_ptr, dv_ptr, dbeta_ptr, dg_ptr, scale, T, H, K, V, NC,
                       CHUNK: tl.constexpr, EVERY: tl.constexpr, HAS_G: tl.constexpr,
-                      BC: tl.constexpr, BQ: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr):
+                      BC: tl.constexpr, BQ: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, VB: tl.constexpr):
     c = tl.program_id(0)
     nh = tl.program_id(1).to(tl.int64)
     n, h = nh // H, nh % H
@@ -100,49 +105,67 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, beta_ptr, g_ptr, ai_ptr, u_ptr, hs_pt
     t0 = c * CHUNK
     rows, mr, rq, mq, pos, ck, mk, cv, mv = lanes(K, V, CHUNK, EVERY, BC, BQ, BK, BV)
     q = load_rows(q_ptr, n, c * CQ, h, T // EVERY, H, K, rq, mq, ck, mk)
-    do = load_rows(do_ptr, n, c * CQ, h, T // EVERY, H, V, rq, mq, cv, mv)
     k = load_rows(k_ptr, n, t0, h, T, H, K, rows, mr, ck, mk)
-    v = load_rows(v_ptr, n, t0, h, T, H, V, rows, mr, cv, mv)
     b = load_steps(beta_ptr, n, t0, h, T, H, rows, mr)
     ai = load_mat(ai_ptr, (nh * T + t0) * CHUNK, rows, mr, rows, mr, CHUNK)
-    u = load_mat(u_ptr, (nh * T + t0) * V, rows, mr, cv, mv, V)
-    du = load_mat(du_ptr, (nh * T + t0) * V, rows, mr, cv, mv, V)
-    s0 = load_mat(hs_ptr, (nh * NC + c) * K * V, ck, mk, cv, mv, V)
-    dsc = load_mat(dhs_ptr, (nh * NC + c) * K * V, ck, mk, cv, mv, V)
     strict = rows[:, None] > rows[None, :]
     causal = (rows[None, :] <= pos[:, None]) & mq[:, None]
+    if HAS_G:
+        G, Gl = chunk_gates(g_ptr, n, t0, h, T, H, rows, mr, CHUNK)
+        eG = tl.exp(G)
+        ke = k * eG[:, None]
+    else:
+        ke = k
+    # every product that sums over the value axis, accumulated over blocks of VB value columns (the whole
+    # [K, V] tiles S₀ and dS_C are never held at once: at K = V = 128 they made the kernel uncompilable)
+    dke = tl.zeros([BC, BK], dtype=k.dtype)        # −dR S₀ᵀ
+    dqs = tl.zeros([BQ, BK], dtype=k.dtype)        # dO S₀ᵀ
+    dkt = tl.zeros([BC, BK], dtype=k.dtype)        # U dS_Cᵀ
+    dyu = tl.zeros([BC, BC], dtype=k.dtype)        # dY Uᵀ
+    dou = tl.zeros([BQ, BC], dtype=k.dtype)        # dO Uᵀ
+    dyr = tl.zeros([BC], dtype=k.dtype)            # Σ_v dY ⊙ R
+    sds = tl.zeros([BK], dtype=k.dtype)            # ⟨S₀, dS_C⟩ by rows
+    for v0 in range(0, V, VB):
+        cb = v0 + tl.arange(0, VB)
+        mb = cb < V
+        do = load_rows(do_ptr, n, c * CQ, h, T // EVERY, H, V, rq, mq, cb, mb)
+        v = load_rows(v_ptr, n, t0, h, T, H, V, rows, mr, cb, mb)
+        u = load_mat(u_ptr, (nh * T + t0) * V, rows, mr, cb, mb, V)
+        du = load_mat(du_ptr, (nh * T + t0) * V, rows, mr, cb, mb, V)
+        s0 = load_mat(hs_ptr, (nh * NC + c) * K * V, ck, mk, cb, mb, V)
+        dsc = load_mat(dhs_ptr, (nh * NC + c) * K * V, ck, mk, cb, mb, V)
+        # the UT transform: U = Ā (β ⊙ (V − Kₑ S₀))
+        dy = tl.dot(tl.trans(ai), du, input_precision="ieee")
+        dr = dy * b[:, None]
+        r = v - tl.dot(ke, s0, input_precision="ieee")
+        dke -= tl.dot(dr, tl.trans(s0), input_precision="ieee")
+        dyu += tl.dot(dy, tl.trans(u), input_precision="ieee")
+        dyr += tl.sum(dy * r, 1)
+        # the read-out O = scale · (Q̃ S₀ + (QKᵀ ⊙ Γ_q) U) and the state passed on S_C = e^{G_C} S₀ + K̃ᵀ U
+        dou += tl.dot(do, tl.trans(u), input_precision="ieee")
+        dqs += tl.dot(do, tl.trans(s0), input_precision="ieee")
+        dkt += tl.dot(u, tl.trans(dsc), input_precision="ieee")
+        sds += tl.sum(s0 * dsc, 1)
+        store_rows(dv_ptr, dr, n, t0, h, T, H, V, rows, mr, cb, mb)
     kk = tl.dot(k, tl.trans(k), input_precision="ieee")
     qk = tl.dot(q, tl.trans(k), input_precision="ieee")
     if HAS_G:
-        G, Gl = chunk_gates(g_ptr, n, t0, h, T, H, rows, mr, CHUNK)
         Gq = readout_gates(G, rows, pos, EVERY)
-        eG = tl.exp(G)
         gam = tl.where(strict, tl.exp(tl.minimum(G[:, None] - G[None, :], 0.0)), 0.0)
         gam_q = tl.where(causal, tl.exp(tl.minimum(Gq[:, None] - G[None, :], 0.0)), 0.0)
-        ke = k * eG[:, None]
         kt = k * tl.exp(Gl - G)[:, None]
         eq = tl.exp(Gq)
     else:
         gam = tl.where(strict, 1.0, 0.0).to(k.dtype)
         gam_q = tl.where(causal, 1.0, 0.0).to(k.dtype)
-        ke = k
-        kt = k
-    # the UT transform: U = Ā (β ⊙ (V − Kₑ S₀))
-    dy = tl.dot(tl.trans(ai), du, input_precision="ieee")
-    dr = dy * b[:, None]
-    r = v - tl.dot(ke, s0, input_precision="ieee")
-    dke = -tl.dot(dr, tl.trans(s0), input_precision="ieee")
-    da = tl.where(strict, -tl.dot(dy, tl.trans(u), input_precision="ieee"), 0.0)
+    da = tl.where(strict, -dyu, 0.0)
     pa = kk * gam                                                            # A = β ⊙ pa (strict)
-    db = tl.sum(dy * r, 1) + tl.sum(da * pa, 1)
+    db = dyr + tl.sum(da * pa, 1)
     dkk = da * b[:, None] * gam
     dk = tl.dot(dkk, k, input_precision="ieee") + tl.dot(tl.trans(dkk), k, input_precision="ieee")
-    # the read-out: O = scale · (Q̃ S₀ + (QKᵀ ⊙ Γ_q) U)
-    dp = tl.dot(do, tl.trans(u), input_precision="ieee") * scale * gam_q
-    dq_state = tl.dot(do, tl.trans(s0), input_precision="ieee") * scale
+    dp = dou * scale * gam_q
+    dq_state = dqs * scale
     dk += tl.dot(tl.trans(dp), q, input_precision="ieee")
-    # the state passed on: S_C = e^{G_C} S₀ + K̃ᵀ U
-    dkt = tl.dot(u, tl.trans(dsc), input_precision="ieee")
     if HAS_G:
         dq = tl.dot(dp, k, input_precision="ieee") + dq_state * eq[:, None]
         dk += dke * eG[:, None] + dkt * tl.exp(Gl - G)[:, None]
@@ -155,7 +178,7 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, beta_ptr, g_ptr, ai_ptr, u_ptr, hs_pt
         else:
             dG += tl.sum(tl.where(rows[:, None] == pos[None, :], dgq[None, :], 0.0), 1)
         e = tl.sum(kt * dkt, 1)
-        dGl = tl.sum(e, 0) + tl.exp(Gl) * tl.sum(tl.sum(s0 * dsc, 1), 0)
+        dGl = tl.sum(e, 0) + tl.exp(Gl) * tl.sum(sds, 0)
         dG = tl.where(mr, dG - e, 0.0) + tl.where(rows == CHUNK - 1, dGl, 0.0)
         dg = tl.cumsum(dG, 0, reverse=True)
         tl.store(dg_ptr + (n * T + t0 + rows) * H + h, dg, mask=mr)
@@ -164,7 +187,6 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, beta_ptr, g_ptr, ai_ptr, u_ptr, hs_pt
         dk += dke + dkt
     store_rows(dq_ptr, dq, n, c * CQ, h, T // EVERY, H, K, rq, mq, ck, mk)
     store_rows(dk_ptr, dk, n, t0, h, T, H, K, rows, mr, ck, mk)
-    store_rows(dv_ptr, dr, n, t0, h, T, H, V, rows, mr, cv, mv)
     tl.store(dbeta_ptr + (n * T + t0 + rows) * H + h, db, mask=mr)
 
 
@@ -191,7 +213,8 @@ def chunk_bwd(q, k, v, g, beta, ai, w, u, hs, do, dsf, scale: float, chunk_size:
     _bwd_state_kernel[(N * H,)](q, k, gp, w, do, du, dsf, dhs, ds0, float(scale), T, H, K, V, NC,
                                 num_stages=SCAN_STAGES, **meta)
     _bwd_local_kernel[(NC, N * H)](q, k, v, beta, gp, ai, u, hs, do, du, dhs, dq, dk, dv, dbeta,
-                                   dg if has_g else dbeta, float(scale), T, H, K, V, NC, **meta)
+                                   dg if has_g else dbeta, float(scale), T, H, K, V, NC,
+                                   VB=min(LOCAL_VALUE_BLOCK, blk["BV"]), **meta)
     return dq, dk, dv, dg, dbeta, ds0
 
 

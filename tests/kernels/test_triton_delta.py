@@ -132,6 +132,8 @@ OP_CASES = [  # (gate, K, V, chunk, every, N, H)
     ("weak", 4, 3, 48, 3, 1, 1),      # DeltaProduct n_h = 3: a 48-step chunk in a 64-row block
     (None, 3, 5, 32, 2, 1, 1),
     ("mixed", 4, 4, 24, 1, 1, 1),    # the op takes any chunk: 24 steps in a 32-row block (partial 16-block)
+    ("mixed", 5, 40, 16, 1, 1, 1),   # the backward's value loop: two blocks of 32 columns, the second partial
+    (None, 3, 33, 16, 1, 1, 1),
 ]
 
 
