@@ -81,17 +81,14 @@ def _blocked_scan(start, a, u, out, reverse=False):
             return torch.add(u_c, x, out=dest)
         return torch.addcmul(u_c, a_c[..., None, None], x, out=dest)
 
-    # R_ij (the run-local scan from 0) for every run at once, into the slots of steps 1..g−1
-    r = None
-    for j in range(1, g + 1):
-        a_prev = None if av is None else av[:, :, :, local(j - 1)]
-        u_prev = uv[:, :, :, local(j - 1)]
-        dest = ov[:, :, :, local(j)] if j < g else None
-        if r is None:
-            r = u_prev if dest is None else dest.copy_(u_prev)
-        else:
-            r = step(a_prev, r, u_prev, dest)
-    ends = r                                                # R_ig: the run's own contribution
+    # R_ij (the run-local scan from 0, R_i1 = u of the run's first step) for every run at once, into the
+    # slots of steps 1..g−1; R_ig, the run's own contribution to the state after it, apart
+    first_u = uv[:, :, :, local(0)]
+    r = ov[:, :, :, local(1)].copy_(first_u) if g > 1 else first_u
+    for j in range(1, g):
+        dest = ov[:, :, :, local(j + 1)] if j + 1 < g else None
+        r = step(None if av is None else av[:, :, :, local(j)], r, uv[:, :, :, local(j)], dest)
+    ends = r
     if av is not None:
         ordered = av.flip(-1) if reverse else av
         prods = torch.cumprod(ordered, -1)
