@@ -1,6 +1,6 @@
 """``certify(fn, family, ...) -> Certificate``: run every property, record a versioned certificate.
 
-A certificate holds the kernel's identity (import path, source sha256), the environment, the spec
+A certificate holds the kernel's identity (import path, sha256 of the source of its package's modules), the environment, the spec
 version, the precision contract and tolerance constants, one verdict per (property, dtype), the
 worst errors with their reproducers, coverage counts and time. It is written as JSON and Markdown;
 verdicts are appended to ``<out>/progress.jsonl`` as they come, so an interrupted run keeps them.
@@ -8,10 +8,12 @@ verdicts are appended to ``<out>/progress.jsonl`` as they come, so an interrupte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,7 +64,8 @@ class Certificate:
         lines = [f"# Certificate: `{self.kernel['target']}` as `{self.family}` ({self.convention})", "",
                  f"{verdict} — lrnnspec {__version__}, spec {self.spec_version}, profile `{self.profile}`, "
                  f"seed {self.seed}, ≤ {self.max_examples} examples per property, {self.seconds:.1f} s.", "",
-                 f"- source sha256: `{self.kernel['sha256']}`",
+                 f"- source sha256: `{self.kernel['sha256']}` over "
+                 f"{', '.join(f'`{m}`' for m in self.kernel.get('sources', [])) or 'no readable source'}",
                  f"- environment: {', '.join(f'{k} {v}' for k, v in self.environment.items())}",
                  f"- contracts: {', '.join(f'{k}: `{v}`' for k, v in self.contracts.items())}",
                  f"- tolerance: {', '.join(f'{k} = {v}' for k, v in self.tolerance.items())}",
@@ -95,13 +98,50 @@ def _graphs_line(g: dict) -> str:
     return "; ".join(parts)
 
 
+def kernel_sources(fn: Callable) -> dict[str, str]:
+    """The source a kernel's behaviour comes from: its function's module and every module already
+    imported from that module's package directory (tree), e.g. a Triton launcher's backward kernels in a
+    sibling file; only the module itself when it belongs to no package (a script, a file target); the
+    function's own source (``{qualname: source}``) when its module has no file; ``{}`` when nothing can
+    be read. Name → source text."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    fn = inspect.unwrap(fn)
+    name = getattr(fn, "__module__", None) or ""
+    module = sys.modules.get(name)
+    path = getattr(fn, "__globals__", {}).get("__file__") or getattr(module, "__file__", None)
+    if path is None:
+        try:
+            return {getattr(fn, "__qualname__", repr(fn)): inspect.getsource(fn)}
+        except (OSError, TypeError):
+            return {}
+    if "." not in name and not hasattr(module, "__path__"):
+        try:
+            return {name: Path(path).read_text()}
+        except OSError:
+            return {}
+    home = Path(path).resolve().parent
+    sources = {}
+    for name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if file and file.endswith(".py") and Path(file).resolve().is_relative_to(home):
+            try:
+                sources[name] = Path(file).read_text()
+            except OSError:
+                continue
+    return sources
+
+
 def kernel_identity(fn: Callable, target: str | None = None) -> dict:
-    try:
-        source = inspect.getsource(fn)
-    except (OSError, TypeError):
-        source = ""
+    """Import path, the sha256 over :func:`kernel_sources` (module name and text, sorted by name) and the
+    modules it covers."""
+    sources = kernel_sources(fn)
     name = target or f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
-    return {"target": name, "sha256": hashlib.sha256(source.encode()).hexdigest() if source else "unavailable"}
+    digest = hashlib.sha256()
+    for module in sorted(sources):
+        digest.update(f"{module}\0{sources[module]}\0".encode())
+    return {"target": name, "sha256": digest.hexdigest() if sources else "unavailable",
+            "sources": sorted(sources)}
 
 
 def environment(device: str = "cpu") -> dict:
