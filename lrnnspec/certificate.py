@@ -1,6 +1,6 @@
 """``certify(fn, family, ...) -> Certificate``: run every property, record a versioned certificate.
 
-A certificate holds the kernel's identity (import path, sha256 of the source of its package's modules), the environment, the spec
+A certificate holds the kernel's identity (import path, sha256 of its package's source files), the environment, the spec
 version, the precision contract and tolerance constants, one verdict per (property, dtype), the
 worst errors with their reproducers, coverage counts and time. It is written as JSON and Markdown;
 verdicts are appended to ``<out>/progress.jsonl`` as they come, so an interrupted run keeps them.
@@ -99,11 +99,11 @@ def _graphs_line(g: dict) -> str:
 
 
 def kernel_sources(fn: Callable) -> dict[str, str]:
-    """The source a kernel's behaviour comes from: its function's module and every module already
-    imported from that module's package directory (tree), e.g. a Triton launcher's backward kernels in a
-    sibling file; only the module itself when it belongs to no package (a script, a file target); the
-    function's own source (``{qualname: source}``) when its module has no file; ``{}`` when nothing can
-    be read. Name → source text."""
+    """The source a kernel's behaviour comes from, name → text: every Python file of its function's
+    package directory (tree), e.g. a Triton launcher's backward kernels in a sibling file — read from
+    disk, so the same files give the same hash whatever the process has imported; only the module itself
+    when it belongs to no package (a script, a file target); the function's own source when its module
+    has no file; ``{}`` when nothing can be read."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     fn = inspect.unwrap(fn)
@@ -120,15 +120,16 @@ def kernel_sources(fn: Callable) -> dict[str, str]:
             return {name: Path(path).read_text()}
         except OSError:
             return {}
+    package = name if hasattr(module, "__path__") else name.rpartition(".")[0]
     home = Path(path).resolve().parent
     sources = {}
-    for name, mod in list(sys.modules.items()):
-        file = getattr(mod, "__file__", None)
-        if file and file.endswith(".py") and Path(file).resolve().is_relative_to(home):
-            try:
-                sources[name] = Path(file).read_text()
-            except OSError:
-                continue
+    for file in sorted(home.rglob("*.py")):
+        parts = file.relative_to(home).with_suffix("").parts
+        dotted = ".".join((package, *(parts[:-1] if parts[-1] == "__init__" else parts)))
+        try:
+            sources[dotted] = file.read_text()
+        except OSError:
+            continue
     return sources
 
 

@@ -68,6 +68,13 @@ def test_conformance_writes_the_matrix_and_certificates(tmp_path, capsys):
     assert main(["conformance", "--family", "no_such_family", "--out", str(tmp_path)]) == 2
 
 
+def test_conformance_progress_log_holds_only_the_latest_run(tmp_path):
+    args = ["conformance", "--family", "retention", "--examples", "1", "--out", str(tmp_path)]
+    assert main(args) == 0 and main(args) == 0
+    verdicts = sum(len(json.loads(p.read_text())["verdicts"]) for p in (tmp_path / "certificates").glob("*.json"))
+    assert (tmp_path / "certificates" / "progress.jsonl").read_text().count("\n") == verdicts
+
+
 def test_conformance_names_a_backend_whose_package_is_missing(tmp_path, capsys, monkeypatch):
     from lrnnspec.impls import registry
 

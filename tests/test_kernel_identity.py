@@ -1,6 +1,6 @@
-"""A certificate's source sha256 covers the code the kernel runs: its module and the modules imported from
-its package directory (a launcher's backward in a sibling file changes the hash), only the file itself
-for a standalone file target, and it sees through decorators and partials."""
+"""A certificate's source sha256 covers the code the kernel runs: every Python file of its package directory
+(a launcher's backward in a sibling file changes the hash, whether or not it was imported yet), only the
+file itself for a standalone file target, and it sees through decorators and partials."""
 
 import functools
 import sys
@@ -26,6 +26,11 @@ def test_hash_covers_sibling_modules_and_changes_with_them(tmp_path, monkeypatch
     fn = load_target("idpkg.ops:kernel")
     before = kernel_identity(fn, "idpkg.ops:kernel")
     assert before["sources"] == ["idpkg", "idpkg._backward", "idpkg.ops"]
+    (pkg / "later.py").write_text("X = 1\n")       # never imported: still the package's code
+    with_later = kernel_identity(fn, "idpkg.ops:kernel")
+    assert "idpkg.later" in with_later["sources"] and with_later["sha256"] != before["sha256"]
+    (pkg / "later.py").unlink()
+    assert kernel_identity(fn, "idpkg.ops:kernel") == before
     (pkg / "_backward.py").write_text("def grad(x):\n    return 3 * x\n")
     after = kernel_identity(fn, "idpkg.ops:kernel")
     assert after["sha256"] != before["sha256"]

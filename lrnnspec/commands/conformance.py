@@ -88,6 +88,8 @@ def _conformance(args) -> int:
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     jobs = [(i.target, i.family, i.convention, i.contracts, dtypes, args.device, args.examples, args.seed,
              args.profile, args.timeout, str(certs_dir)) for i in impls]
+    # the progress log is this run's (certify appends to it): an earlier run's lines would read as this one's
+    (certs_dir / "progress.jsonl").unlink(missing_ok=True)
     start = time.perf_counter()
     if args.jobs == 1:
         certificates = []
