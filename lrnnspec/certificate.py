@@ -1,9 +1,10 @@
 """``certify(fn, family, ...) -> Certificate``: run every property, record a versioned certificate.
 
-A certificate holds the kernel's identity (import path, sha256 of its package's source files), the environment, the spec
-version, the precision contract and tolerance constants, one verdict per (property, dtype), the
-worst errors with their reproducers, coverage counts and time. It is written as JSON and Markdown;
-verdicts are appended to ``<out>/progress.jsonl`` as they come, so an interrupted run keeps them.
+A certificate holds the kernel's identity (import path, sha256 of its package's source files), the
+environment, the spec version, the precision contract and tolerance constants, one verdict per
+(property, dtype), the worst errors with their reproducers, coverage counts and time. It is written
+as JSON and Markdown; verdicts are appended to ``<out>/progress.jsonl`` as they come, so an
+interrupted run keeps them.
 """
 
 from __future__ import annotations
