@@ -52,7 +52,7 @@ def scan_chunk_states(initial: torch.Tensor, decay: torch.Tensor | None, update:
     return torch.stack(entering, dim=2), state
 
 
-def _blocked_scan(start, a, u, out, reverse=False):
+def blocked_scan(start, a, u, out, reverse=False):
     """The linear recurrence over axis 2 in about 2√P batched ops instead of P.
 
     Forward: x_0 = ``start``, x_{c+1} = a_c x_c + u_c for c = 0..P−1; ``out[c] = x_c``; returns x_P.
@@ -115,14 +115,14 @@ def _blocked_scan(start, a, u, out, reverse=False):
 
 class _ScalarScan(torch.autograd.Function):
     """E_0 = S₀, E_{c+1} = a_c E_c + u_c (a_c = e^{last_c}, or 1): the entering states E_c in one
-    buffer, the final state E_NC apart, by :func:`_blocked_scan`; the backward is the same scan
+    buffer, the final state E_NC apart, by :func:`blocked_scan`; the backward is the same scan
     reversed (H_c = dE_c + a_c H_{c+1}; du_c = H_{c+1}, dS₀ = H_0, dlast_c = a_c ⟨H_{c+1}, E_c⟩)
     instead of autograd through NC small steps and a stack."""
 
     @staticmethod
     def forward(ctx, initial, a, update):
         E = update.new_empty(update.shape)          # entering states, contiguous
-        final = _blocked_scan(initial, a, update, E)
+        final = blocked_scan(initial, a, update, E)
         ctx.save_for_backward(a, E)
         return E, final
 
@@ -132,7 +132,7 @@ class _ScalarScan(torch.autograd.Function):
         H = E.new_empty(E.shape)                    # H[c]: gradient reaching the state after chunk c
         last = torch.zeros_like(E[:, :, 0]) if d_final is None else d_final
         dE = torch.zeros_like(E) if d_entering is None else d_entering
-        d_init = _blocked_scan(last, a, dE, H, reverse=True)
+        d_init = blocked_scan(last, a, dE, H, reverse=True)
         d_a = None
         if a is not None and ctx.needs_input_grad[1]:
             d_a = (H * E).sum((-2, -1))
