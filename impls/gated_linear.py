@@ -62,9 +62,10 @@ def _ungated_by_head(xs, state, p, size):
         U_c = k_cᵀ v_c,  E = scan(U) from S₀,  o_c = scale · (q_c E_c + tril(q_c k_cᵀ) v_c).
 
     Three [N, H, NC, ·, V] buffers (U, E, o) instead of seven; on two CPU cores this form took 15–27%
-    less time than the batched one (six interleaved runs, T = 4096, H = 4, K = V = 64), whose copies and temporaries leave the cache and, once freed memory
-    goes back to the OS, fault their pages in again on every call. One op per head per product, so
-    it is not the form for a GPU, and ``out=`` has no autograd: the batched form serves both."""
+    less time than the batched one (six interleaved runs, T = 4096, H = 4, K = V = 64), whose copies
+    and temporaries leave the cache and, once freed memory goes back to the OS, fault their pages in
+    again on every call. One op per head per product, so it is not the form for a GPU, and ``out=``
+    has no autograd: the batched form serves both."""
     q, k, v = (chunk_view(xs[n], size) for n in ("q", "k", "v"))          # [N,H,NC,C,·] strided views
     heads = [_by_head(t) for t in (q, k, v)]
     U = v.new_empty((*q.shape[:3], q.shape[-1], v.shape[-1]))
@@ -81,14 +82,13 @@ def _ungated_by_head(xs, state, p, size):
 
 
 def scalar_gate_core(xs, state, p, size):
-    ungated = xs.get("g") is None
-    if ungated and xs["v"].device.type == "cpu" and not _needs_grad(xs["q"], xs["k"], xs["v"], state["S"]):
+    g = xs.get("g")
+    if g is None and xs["v"].device.type == "cpu" and not _needs_grad(xs["q"], xs["k"], xs["v"], state["S"]):
         return _ungated_by_head(xs, state, p, size)
     v = to_chunks(xs["v"], size)                                             # [N,H,NC,C,V] contiguous
     shape, dv = (*v.shape[:-1], xs["q"].shape[-1]), v.shape[-1]
     scale = float(p.scale)
     v3 = v.flatten(0, 2)                                                     # [N·H·NC, C, V] view
-    g = xs.get("g")
     last = None
     if g is None:
         q3, k3 = (to_chunks(xs[n], size).flatten(0, 2) for n in ("q", "k"))
