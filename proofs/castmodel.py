@@ -277,3 +277,82 @@ def stepwise_orbit(step, state: np.ndarray, fmt: str, cap: int) -> StepOrbit:
             return StepOrbit(fmt, "ok", seen[key], k - seen[key], k)
         seen[key] = k
     return StepOrbit(fmt, "cap", steps=cap)
+
+
+# --- the cast model for a stack: layers fed eventually constant inputs ----------------------------
+def _label(state: np.ndarray) -> int:
+    """The label a layer passes on: 1 if the first state coordinate is > 0 (:mod:`models`' decoder)."""
+    return int(np.asarray(state, dtype=np.float64).reshape(-1)[0] > 0)
+
+
+@dataclass
+class LayerLabels:
+    """The labels ``labels[t − 1]`` of one layer after t = 1 … len(labels) tokens, constant (= ``eventual``)
+    for every t ≥ ``constant_from``; ``status`` "ok", or "tie" / "slow" when the cast orbit is undecided."""
+
+    status: str
+    labels: list[int] = field(default_factory=list)
+    eventual: int | None = None
+    constant_from: int | None = None
+    kbar: int | None = None  # the layer's state is periodic (period ``period``) from this t on
+    period: int | None = None
+
+
+def eventual_labels(layer: Layer, tokens: list[int], constant: int, fmt: str, max_iter: int = 20000) -> LayerLabels:
+    """Cast model of one layer fed ``tokens`` (x_1 … x_{s−1}) and then ``constant`` forever.
+
+    The cast-model state after t tokens is ``Ĥ_t = cast( Σ_{i ≤ t} cast(A_{x_t}⋯A_{x_{i+1}} B_{x_i})
+    + cast(A_{x_t}⋯A_{x_1} H_0) )`` — the one-token model of Grazzi et al. (App. A.4/B) with the
+    exact products of the actual inputs [ours: the natural reading of their multi-layer induction].
+    With ``s − 1 = len(tokens)`` and the terms ``y`` of Ĥ_{s−1}, every later state is
+    ``Ĥ_{s−1+j} = cast(Σ_{m<j} cast(A_c^m B_c) + Σ_y cast(A_c^j y))``: :func:`cast_orbit` decides it for
+    every j. The labels before its k̄ are computed term by term."""
+    A = {t: exact_affine(layer, t) for t in set(tokens) | {constant}}
+    fmt_obj = get_format(fmt)
+    with mpmath.workprec(PREC):
+        terms = [A[constant][2]]  # P_{t,0} H0, P_{t,1} B_{x_1}, …
+        labels = []
+
+        def state():
+            with mpmath.workprec(1200):
+                total = sum((_mp(_cast_all(v, fmt_obj)) for v in terms), _mp(np.zeros(terms[0].shape)))
+                return _cast_all(total, fmt_obj)
+
+        for x in tokens:
+            terms = [A[x][0].dot(v) for v in terms] + [A[x][1]]
+            labels.append(_label(state()))
+        Ac, Bc, _ = A[constant]
+        orbit = cast_orbit(Ac, Bc, list(terms), fmt, max_iter)
+        if orbit.status != "ok":
+            return LayerLabels(orbit.status, labels)
+        s1 = len(tokens)
+        with mpmath.workprec(1200):
+            drive = _mp(np.zeros(Bc.shape))  # Σ_{m<j} cast(A_c^m B_c), exact
+        power_B = Bc
+        for _ in range(max(orbit.kbar, 1)):  # Ĥ_{s−1+j}, j = 1 … k̄ (periodic from there)
+            terms = [Ac.dot(v) for v in terms]
+            with mpmath.workprec(1200):
+                drive = drive + _mp(_cast_all(power_B, fmt_obj))
+                total = sum((_mp(_cast_all(v, fmt_obj)) for v in terms), drive)
+            labels.append(_label(_cast_all(total, fmt_obj)))
+            power_B = Ac.dot(power_B)
+    tail = [_label(np.array(e)) for e in orbit.eventual]
+    if orbit.period != 1 or tail[0] != tail[1]:
+        return LayerLabels("ok", labels, None, None, s1 + orbit.kbar, orbit.period)
+    eventual = tail[0]
+    last = max((t for t, lab in enumerate(labels, 1) if lab != eventual), default=0)
+    return LayerLabels("ok", labels, eventual, last + 1, s1 + orbit.kbar, orbit.period)
+
+
+def stack_cast_labels(layers: list[Layer], fmt: str, token: int = 0) -> list[LayerLabels]:
+    """The cast model of a stack on ``token^k``: layer 1 reads ``token`` at every step, layer ℓ + 1 reads
+    layer ℓ's labels. Each layer's input is eventually constant (by induction), so
+    :func:`eventual_labels` decides it; stops at the first undecided or non-constant layer."""
+    out, tokens, constant = [], [], token
+    for layer in layers:
+        res = eventual_labels(layer, tokens, constant, fmt)
+        out.append(res)
+        if res.status != "ok" or res.eventual is None:
+            break
+        tokens, constant = res.labels[:res.constant_from - 1], res.eventual
+    return out

@@ -43,6 +43,7 @@ class Automaton:
     table: np.ndarray  # [Q, Σ] next state
     q0: int = 0
     names: tuple = ()  # optional names of the states
+    output: np.ndarray | None = None  # [Q] the label a construction must decode in each state (default: q)
 
     def __post_init__(self):
         t = np.asarray(self.table)
@@ -50,6 +51,13 @@ class Automaton:
             raise ShapeError("table", f"must be a [Q, Σ] array of states in [0, Q), got shape {t.shape}")
         if not 0 <= self.q0 < t.shape[0]:
             raise DomainError("q0", f"must be a state in [0, {t.shape[0]}), got {self.q0}")
+        if self.output is not None and np.asarray(self.output).shape != (t.shape[0],):
+            raise ShapeError("output", f"must give one label per state ({t.shape[0]}), got shape "
+                                       f"{np.asarray(self.output).shape}")
+
+    def expected(self, q: np.ndarray) -> np.ndarray:
+        """The labels a construction must decode in states ``q``."""
+        return q if self.output is None else np.asarray(self.output)[q]
 
     @property
     def num_letters(self) -> int:
@@ -220,12 +228,13 @@ def run_exhaustive(con: Construction, engine: str, max_length: int) -> dict:
         q = con.automaton.table[np.repeat(q, a), letters]
         states, labels = _step(con, engine, states, letters)
         words += q.shape[0]
-        wrong = np.flatnonzero(con.read(labels) != q)
+        want = con.automaton.expected(q)
+        wrong = np.flatnonzero(con.read(labels) != want)
         if wrong.size:
             w = int(wrong[0])
             return {"engine": engine, "max_length": max_length, "words": words, "ok": False,
                     "first_failure": {"length": depth, "word": _word_of(w, depth, a),
-                                      "expected": int(q[w]), "decoded": int(con.read(labels)[w])}}
+                                      "expected": int(want[w]), "decoded": int(con.read(labels)[w])}}
     return {"engine": engine, "max_length": max_length, "words": words, "ok": True}
 
 
@@ -238,7 +247,7 @@ def random_letters(con: Construction, rng: np.random.Generator, n: int, length: 
 def run_words(con: Construction, engine: str, words: np.ndarray) -> dict:
     """Given words [N, T] through ``engine``; the first step at which any word decodes wrong."""
     words = np.asarray(words, dtype=np.int64)
-    expected = con.automaton.run(words)
+    expected = con.automaton.expected(con.automaton.run(words))
     states = [layer.initial(words.shape[0]) for layer in con.layers]
     for t in range(words.shape[1]):
         states, labels = _step(con, engine, states, words[:, t])

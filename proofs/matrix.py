@@ -35,40 +35,61 @@ class Row:
     householders: str
     examples: str
     cells: dict
+    trained: tuple = ()  # (model, eigenvalues, n_h: "any" | "1" | ">1") of the lrnnspec.training runs of this row
 
+
+CAST = "in the cast model (exact products, then rounded: the theorems' model; step-wise rounding not covered)"
+_MERRILL = ("Merrill, Petty & Sabharwal 2024, Thm 4.4 / Cor. 4.7: complex diagonal SSMs are in TC⁰ (log precision, "
+            "fixed depth), so no NC¹-complete word problem (A5, S5) unless TC⁰ = NC¹ — conditional on a "
+            "complexity-class separation, which has no executable witness")
 
 ROWS = (
     Row("diagonal", "[0,1]", "—", "Mamba, GLA, mLSTM, Mamba2, RetNet", {
-        "parity": Cell("✗ any L", ("parity.nonnegative", "parity.multilayer"), "Grazzi Thm 1; Sarrof Thm 2"),
-        "mod-3": Cell("✗ any L", ("modcount.real_spectrum",), "Grazzi Thm 2 (one layer witnessed)"),
+        "parity": Cell("✗ any L", ("parity.nonnegative", "parity.multilayer"), "Grazzi Thm 1; Sarrof Thm 2 — " + CAST),
+        "mod-3": Cell("✗ any L", ("modcount.real_spectrum",), "Grazzi Thm 2 (one layer witnessed) — " + CAST),
         "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "star-free": Cell("✓ multi-layer", ("regular.star_free",),
                           "Sarrof et al. [S]; `regular.star_free` checks diagonal {0, ½, 1} constructions on sample languages"),
         "all regular": Cell("✗", ("parity.nonnegative",), "parity is regular"),
-    }),
+    }, trained=(("mamba", "0,1", "any"), ("gla", "0,1", "any"), ("mlstm", "0,1", "any"))),
     Row("diagonal", "[-1,1]", "—", "Mamba [−1,1]", {
         "parity": Cell("✓ 1", ("parity.mamba", "parity.diagonal"), "Grazzi Thm 3 / §5"),
-        "mod-3": Cell("✗ any L", ("modcount.real_spectrum",), "Grazzi Thm 2; mod 2^p ✓ p layers (modcount.binary)"),
+        "mod-3": Cell("✗ any L", ("modcount.real_spectrum",), "Grazzi Thm 2 — " + CAST +
+                      "; mod 2^p ✓ p layers (modcount.binary)"),
         "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "star-free": Cell("✓ multi-layer", ("regular.star_free",),
                           "Sarrof et al. [S]; `regular.star_free` checks diagonal {0, ½, 1} constructions on sample languages"),
         "all regular": Cell("✗", ("modcount.real_spectrum",), "(1^3)* is regular"),
+    }, trained=(("mamba", "-1,1", "any"),)),
+    Row("diagonal, complex", "|λ| ≤ 1", "—", "complex-diagonal SSMs (LRU, S4D); Merrill et al. 2024", {
+        "parity": Cell("✓ 1", ("parity.diagonal",), "λ = −1 is a complex diagonal value (the real row's construction)"),
+        "mod-3": Cell("✓ 1", ("complexdiag.mod3",), "λ(1) = e^{2πi/3}, state ω^{#ones}"),
+        "S3": Cell("✓ 2", ("complexdiag.S3",), "cascade: layer 1 real −1 on reflections, layer 2 ω^{±j} (research/"
+                                               "theorems.md §9 [D], checked); one layer: likely ✗ [D heuristic: "
+                                               "diagonal affine maps commute], not checked"),
+        "S4": Cell("✓ multi-layer [D]", (), "S4 is solvable (S4 ⊳ A4 ⊳ V4 ⊳ 1, abelian factors): a cascade of "
+                                            "cyclic layers [D]; no check here"),
+        "A5": Cell("✗ (conditional)", (), _MERRILL),
+        "S5": Cell("✗ (conditional)", (), _MERRILL),
+        "star-free": Cell("✓ multi-layer", ("regular.star_free",), "contains the real [0,1] diagonal constructions"),
+        "all regular": Cell("✗ (conditional)", (), _MERRILL + "; A5's word problem is regular"),
     }),
     Row("generalized Householder", "[0,1]", "1", "DeltaNet", {
-        "parity": Cell("✗ any L", ("parity.nonnegative", "parity.multilayer"), "Grazzi Thm 1 + Prop. 1.3"),
-        "mod-3": Cell("✗", ("modcount.real_spectrum",), "Grazzi Thm 2 (symmetric ⇒ real spectrum)"),
+        "parity": Cell("✗ any L", ("parity.nonnegative", "parity.multilayer"), "Grazzi Thm 1 + Prop. 1.3 — " + CAST),
+        "mod-3": Cell("✗", ("modcount.real_spectrum",), "Grazzi Thm 2 (symmetric ⇒ real spectrum) — " + CAST),
         "S3": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S4": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "A5": Cell("✗", ("modcount.real_spectrum",), _ORDER3), "S5": Cell("✗", ("modcount.real_spectrum",), _ORDER3),
         "star-free": Cell("✓ multi-layer", ("regular.star_free",),
                           "`regular.star_free` (deltanet variant): one factor per token, rows S ← ¼S + ¾e_c, "
                           "β ∈ {0, ¾}; Sarrof et al. [S] for the nonnegative-diagonal analogue"),
         "all regular": Cell("✗", ("parity.nonnegative",), "parity is regular"),
-    }),
+    }, trained=(("deltanet", "0,1", "any"), ("gated_deltanet", "0,1", "any"), ("deltaproduct", "0,1", "1"))),
     Row("generalized Householder", "[-1,1]", "1", "DeltaNet [−1,1]", {
         "parity": Cell("✓ 1", ("parity.reflection",), "Grazzi Thm 3"),
-        "mod-3": Cell("✗ 1 layer; ✓ 2", ("modcount.real_spectrum", "modcount.reflections"), "Grazzi Thm 2 / Thm 6"),
+        "mod-3": Cell("✗ 1 layer; ✓ 2", ("modcount.real_spectrum", "modcount.reflections"),
+                      "Grazzi Thm 2 (one layer, " + CAST + ") / Thm 6"),
         "S3": Cell("✓ 2", ("groups.dihedral",), "S3 ≅ D3: parity of rotations in layer 1, one reflection per "
                                                 "token in layer 2 (Siems et al. [S]; construction ours)"),
         "S4": Cell("✓ 2", ("groups.deltanet.blocks.SO3", "groups.deltanet.S4"),
@@ -84,7 +105,7 @@ ROWS = (
         "all regular": Cell("✓ multi-layer", ("regular.deltanet_blocks",),
                             "ungated [ours]: cascade components apply each block's product (≤ L swaps or "
                             "coordinate writes) one factor per token; gated: Siems et al. Thm 2 [S]"),
-    }),
+    }, trained=(("deltanet", "-1,1", "any"), ("gated_deltanet", "-1,1", "any"), ("deltaproduct", "-1,1", "1"))),
     Row("generalized Householder", "[0,1]", "n_h", "DeltaProduct [0,1]", {
         "parity": Cell("✗ (n_h ≤ 2)", ("parity.nonnegative", "householder.two_factor_real"),
                        "Grazzi Thm 1 + Prop. 1.3; n_h ≥ 3: [D] only (householder.three_factor_complex shows why)"),
@@ -95,7 +116,7 @@ ROWS = (
         "S5": Cell("✗ (n_h ≤ 2)", ("modcount.real_spectrum",), _ORDER3),
         "star-free": Cell("✓ [D]", ("regular.star_free",), "`regular.star_free`: k = e_j, β ∈ {0, ½, 1}, n_h = width"),
         "all regular": Cell("✗ (n_h ≤ 2)", ("parity.nonnegative",), "parity is regular"),
-    }),
+    }, trained=(("deltaproduct", "0,1", ">1"),)),
     Row("generalized Householder", "[-1,1]", "n_h", "DeltaProduct [−1,1]", {
         "parity": Cell("✓ 1", ("parity.reflection",), "n_h = 1 suffices"),
         "mod-3": Cell("✓ 1 (n_h = 2)", ("modcount.rotation", "symbolic.rotation_cube"), "rotation = two reflections"),
@@ -105,6 +126,19 @@ ROWS = (
         "S5": Cell("✓ 1 (n_h = 4)", ("groups.permutation.S5",), "Grazzi Thm 3; Siems Thm 1(i)"),
         "star-free": Cell("✓", ("regular.star_free",), ""),
         "all regular": Cell("✓ multi-layer", ("regular.cascade",), "Grazzi Thm 4 (Krohn–Rhodes cascade)"),
+    }, trained=(("deltaproduct", "-1,1", ">1"),)),
+    Row("diagonal + rank-1 (DPLR)", "RWKV-7: iclr ∈ [0,1]", "1 (non-symmetric)", "RWKV-7", {
+        "parity": Cell("?", (), "not settled by our sources (research/theorems.md §9). A DPLR layer with a free "
+                                "low-rank term contains DeltaNet [−1,1] (a = k, b = −βk), hence parity; RWKV-7's "
+                                "in-context rate iclr ∈ [0,1] is what is open"),
+        "mod-3": Cell("?", (), "not settled by our sources"),
+        "S3": Cell("?", (), "not settled by our sources"),
+        "S4": Cell("?", (), "not settled by our sources"),
+        "A5": Cell("?", (), "not settled by our sources"),
+        "S5": Cell("✓ (claimed) [S]", (), "claimed by the RWKV-7 paper (research/theorems.md §9 [S]); no construction here"),
+        "star-free": Cell("✓ multi-layer", ("regular.star_free",),
+                          "iclr = 0 leaves the diagonal [0,1] row (decays e^w), whose constructions apply"),
+        "all regular": Cell("✓ 4 layers (claimed) [S]", (), "claimed by the RWKV-7 paper [S]; no construction here"),
     }),
 )
 
@@ -133,5 +167,5 @@ def matrix(verdicts: dict[str, str]) -> list[dict]:
             cells[col] = {"claim": c.claim, "checks": list(c.checks), "status": cell_status(c, verdicts),
                           "note": c.note, "missing_checks": missing}
         out.append({"family": row.family, "eigenvalues": row.eigenvalues, "householders": row.householders,
-                    "examples": row.examples, "cells": cells})
+                    "examples": row.examples, "cells": cells, "trained": [list(t) for t in row.trained]})
     return out

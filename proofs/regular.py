@@ -327,9 +327,12 @@ def check_cascade(profile: str) -> CheckResult:
                  "n_h": max(worst["n_h"], max(s["householders_per_token"] or [0])),
                  "levels": max(worst["levels"], casc.levels), "components": max(worst["components"], len(casc.components)),
                  "seconds": max(worst["seconds"], time.perf_counter() - t1)}
-    evidence = {"summary": f"{n} random DFAs (≤ 6 states, ≤ 4 letters, seed 20250): cascade homomorphism, "
-                           f"transition certificates and all {words:,} words ≤ {L} agree; worst: {worst['layers']} "
-                           f"layers, width {worst['width']}, n_h {worst['n_h']}, {worst['seconds']:.2f} s per DFA",
+    outcome = (f"cascade homomorphism, transition certificates and all {words:,} words ≤ {L} agree with the given DFAs"
+               if not failures else f"{len(failures)} of {n} DFAs FAILED (cascade, transition certificate, or a word ≤ "
+                                    f"{L} decoded differently from the given DFA; {words:,} words run)")
+    evidence = {"summary": f"{n} random DFAs (≤ 6 states, ≤ 4 letters, seed 20250): {outcome}; worst: "
+                           f"{worst['layers']} layers, width {worst['width']}, n_h {worst['n_h']}, "
+                           f"{worst['seconds']:.2f} s per DFA",
                 "dfas": n, "max_length": L, "words": words, "worst": worst, "failures": failures[:5],
                 "seconds": time.perf_counter() - t0}
     return CheckResult("regular.cascade", "Every regular language is recognized by a multi-layer LRNN whose "
@@ -431,7 +434,7 @@ def _random_aperiodic(profile: str) -> dict:
         if not res.ok or problems:
             failures.append({"dfa": dfa.to_dict(), "disagreements": res.disagreements[:2], "problems": problems})
     return {"summary": f"{found} random aperiodic DFAs (of {tried} drawn, seed 20251) through one factor per token: "
-                       f"{words:,} words agree" + (f", {len(failures)} FAILED" if failures else ""),
+                       + (f"{len(failures)} FAILED ({words:,} words run)" if failures else f"{words:,} words agree"),
             "dfas": found, "drawn": tried, "words": words, "failures": failures[:5]}
 
 
