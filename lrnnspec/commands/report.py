@@ -3,8 +3,12 @@
 Kinds are sub-subcommands registered in :data:`KINDS` (name → (help, add_arguments, run)); add a
 kind by adding an entry. ``expressivity`` runs every registered proof check, writes
 ``DIR/expressivity.md``, ``DIR/expressivity.json`` and ``DIR/figures/expressivity-*.png``; the
-finite-precision horizons (the slow part) are cached in the JSON and recomputed only with
-``--recompute-horizons`` or when the cached budget differs.
+finite-precision horizons (the slow part) are cached in the JSON per construction and recomputed
+with ``--recompute-horizons``, when the budget differs, or when the construction's source or
+parameters changed (:func:`lrnnspec.proofs.horizon.cached_horizons`); each matrix row links to the
+trained evidence of ``DIR/trained.json`` where there is some. ``trained`` runs (or reuses) the
+training grid of :mod:`lrnnspec.training.grid` and writes ``DIR/trained.md``, ``DIR/trained.json`` and
+``DIR/figures/trained-*.png``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ def _add_expressivity(p) -> None:
     p.add_argument("--profile", default=None, help="check profile: dev | ci | certify (default $LRNNSPEC_PROFILE or ci)")
     p.add_argument("--recompute-horizons", action="store_true", help="ignore the horizons cached in the JSON")
     p.add_argument("--horizon-steps", type=int, default=None,
-                   help="longest random-word run for the horizons (default 100000)")
+                   help="longest random-word run for the horizons (default 30000)")
 
 
 def _cell_text(cell: dict) -> str:
     mark = cell["status"]
     checks = ", ".join(f"`{c}`" + (" (missing)" if c in cell["missing_checks"] else "") for c in cell["checks"])
     return f"**{cell['claim']}** — {mark}" + (f"<br>{checks}" if checks else "")
+
+
+def _trained_text(row: dict) -> str:
+    items = row.get("trained_evidence") or []
+    if not items:
+        return "—"
+    return "<br>".join(f"[{e['task']}](trained.md#{e['task'].lower()}): {e['label']} {e['median']:.2f} "
+                       f"({len(e['values'])} seeds, L = {e['test_len']})" for e in items)
 
 
 def _markdown(data: dict) -> str:
@@ -41,13 +53,19 @@ def _markdown(data: dict) -> str:
            "(no check here, a referenced check missing, or not passing — never counted as verified). "
            "Run `lrnnspec prove NAME` to re-run any check.", "",
            "Sources: G = Grazzi et al. 2025 (ICLR), S = Sarrof et al. 2024, Siems = Siems et al. 2025 "
-           "(DeltaProduct); [S] = stated in a secondary source only, [D]/[ours] = our own corollary.", "",
+           "(DeltaProduct), M = Merrill, Petty & Sabharwal 2024 (The Illusion of State in State-Space Models); "
+           "[S] = stated in a secondary source only, [D]/[ours] = our own corollary. The impossibilities of G and "
+           "S (✗) hold in the finite-precision *cast model* — exact products, then rounded to the format — and are "
+           "witnessed there; under step-wise rounding (what hardware does) they are not established, and the "
+           "step-wise runs are reported beside them only. M's ✗ is conditional (TC⁰ ≠ NC¹, log precision).", "",
+           "The last column links each row to what small models of that architecture *learned* "
+           "([trained.md](trained.md)): median scaled accuracy over seeds at 4× the training length.", "",
            "## Prediction matrix", "",
-           "| transition | eigenvalues | Householders / token | examples | " + " | ".join(COLUMNS) + " |",
-           "|---|---|---|---|" + "---|" * len(COLUMNS)]
+           "| transition | eigenvalues | Householders / token | examples | " + " | ".join(COLUMNS) + " | trained |",
+           "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|"]
     for row in data["matrix"]:
         out.append(f"| {row['family']} | {row['eigenvalues']} | {row['householders']} | {row['examples']} | "
-                   + " | ".join(_cell_text(row["cells"][c]) for c in COLUMNS) + " |")
+                   + " | ".join(_cell_text(row["cells"][c]) for c in COLUMNS) + f" | {_trained_text(row)} |")
     out += ["", "Cell notes:", ""]
     for row in data["matrix"]:
         for col in COLUMNS:
@@ -70,8 +88,11 @@ def _markdown(data: dict) -> str:
             "bitwise the spec's `emulate:<fmt>` engine — see `horizon.emulator`). *never* = the reachable "
             "(state, automaton state) pairs form a closed set that decodes correctly: correct on every word of "
             "every length. A number = the length of the shortest word that decodes wrong. `≥ n` = no wrong word "
-            f"up to length n − 1 (search budget {hz['budget']['pairs']} pairs), then random words "
-            f"({hz['budget']['words']} words × up to {hz['budget']['steps']} steps).", "",
+            f"up to length n − 1 (search budget {hz['budget']['pairs']} pairs), then random words: "
+            f"{hz['budget']['words']} words for each of {hz['budget'].get('seeds', 1)} seeds, up to "
+            f"{hz['budget']['steps']} steps — the distribution of the first wrong step over the words (min / median / "
+            "max; `> n` where more than half never went wrong) and the fraction of words never wrong. Rows are "
+            "cached under the budget and a hash of the construction's source and parameters.", "",
             "![horizons](figures/expressivity-horizons.png)", "",
             "| construction | fp32 | bf16 | fp16 |", "|---|---|---|---|"]
     for name, row in hz["table"].items():
@@ -105,7 +126,7 @@ def _figures(data: dict, figdir: Path) -> list[str]:
     table = data["horizons"]["table"]
     names = list(table)
     fmts = ("fp32", "bf16", "fp16")
-    steps = data["horizons"]["budget"]["steps"]
+    steps = data["horizons"]["budget"]["steps"]  # bars: the smallest first-wrong step over the seeds' words
     top = steps * 3
     fig, ax = plt.subplots(figsize=(11, 0.45 * len(names) + 1.5))
     for j, f in enumerate(fmts):
@@ -176,8 +197,7 @@ def _figures(data: dict, figdir: Path) -> list[str]:
 
 def _run_expressivity(args) -> int:
     import lrnnspec.proofs  # noqa: F401  (registers the checks)
-    from lrnnspec.proofs.construction import CONSTRUCTIONS
-    from lrnnspec.proofs.horizon import HORIZON_BUDGETS, horizon_table
+    from lrnnspec.proofs.horizon import HORIZON_BUDGETS, cached_horizons
     from lrnnspec.proofs.matrix import matrix
     from lrnnspec.proofs.result import CHECKS, run
 
@@ -197,26 +217,24 @@ def _run_expressivity(args) -> int:
     if args.horizon_steps is not None:
         budget["steps"] = args.horizon_steps
     json_path = out / "expressivity.json"
-    cached = None
+    old = None
     if json_path.exists() and not args.recompute_horizons:
         try:
-            old = json.loads(json_path.read_text())
-            if old.get("horizons", {}).get("budget") == budget:
-                cached = old["horizons"]
+            old = json.loads(json_path.read_text()).get("horizons")
         except (OSError, ValueError):
-            cached = None
-    if cached is None:
-        print("computing finite-precision horizons (slow; cached in the JSON) ...", file=sys.stderr, flush=True)
-        cached = {"budget": budget, "table": horizon_table(budget)}
-    else:  # constructions registered since the cache was written get theirs; removed ones are dropped
-        missing = sorted(set(CONSTRUCTIONS) - set(cached["table"]))
-        if missing:
-            print(f"computing finite-precision horizons of {', '.join(missing)} ...", file=sys.stderr, flush=True)
-        table = {**cached["table"], **horizon_table(budget, missing)} if missing else cached["table"]
-        cached = {"budget": budget, "table": {n: table[n] for n in sorted(CONSTRUCTIONS)}}
+            old = None
+    cached = cached_horizons(old, budget, log=lambda m: print(m, file=sys.stderr, flush=True))
     verdicts = {r.name: r.verdict for r in results}
+    rows = matrix(verdicts)
+    trained_path = out / "trained.json"
+    if trained_path.exists():
+        from lrnnspec.training.report import row_evidence
+
+        records = json.loads(trained_path.read_text())
+        for row in rows:
+            row["trained_evidence"] = row_evidence(records, row["trained"])
     data = {"generated": time.strftime("%Y-%m-%d"), "profile": profile, "checks": [r.to_json() for r in results],
-            "matrix": matrix(verdicts), "horizons": cached}
+            "matrix": rows, "horizons": cached}
     json_path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str))
     figures = _figures(data, out / "figures")
     (out / "expressivity.md").write_text(_markdown(data))
@@ -232,9 +250,36 @@ def _validate_expressivity(args) -> str | None:
     return None
 
 
+# --- trained ---------------------------------------------------------------------------------------
+def _add_trained(p) -> None:
+    p.add_argument("--out", default="reports", help="output directory (default: reports/)")
+    p.add_argument("--recompute", action="store_true", help="ignore the runs cached in DIR/trained.json")
+
+
+def _run_trained(args) -> int:
+    import torch
+
+    from lrnnspec.training.report import write_report
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    cached = []
+    if (out / "trained.json").exists():
+        try:
+            cached = json.loads((out / "trained.json").read_text())
+        except ValueError as exc:
+            print(f"lrnnspec report trained: error: {out / 'trained.json'} is not valid JSON ({exc}); "
+                  f"remove it or pass --recompute", file=sys.stderr)
+            return 2
+    write_report(out, cached, recompute=args.recompute, log=lambda m: print(m, file=sys.stderr, flush=True))
+    return 0
+
+
 KINDS = {
     "expressivity": ("prediction matrix, checks and finite-precision horizons (Markdown + PNG + JSON)",
                      _add_expressivity, _run_expressivity, _validate_expressivity),
+    "trained": ("train the declared grid (or reuse cached runs) and write trained.md / .json / figures",
+                _add_trained, _run_trained, lambda args: None),
 }
 
 
