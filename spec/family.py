@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import DomainError, UnknownFamilyError
+from .roles import STATE_ROLES, get_role
 
 
 # --- domains ----------------------------------------------------------------------------------
@@ -64,12 +65,21 @@ BETA_0_2 = Domain(0.0, 2.0, "β ∈ [0, 2] (eigenvalue 1 − β ∈ [−1, 1])")
 
 @dataclass(frozen=True)
 class Input:
+    """One input: its dimension symbols, domain, whether it may be left out, and its role
+    (:mod:`lrnnspec.spec.roles`: what generic code may assume about it)."""
+
     name: str
     dims: tuple[str, ...]
     domain: Domain | Callable[[dict[str, Any]], Domain] = REAL
     optional: bool = False
     doc: str = ""
     alt_dims: tuple[tuple[str, ...], ...] = ()  # other accepted layouts (e.g. D: [HV] or [HV, V])
+    role: str = "value"
+
+    def __post_init__(self):
+        get_role(self.role)
+        if not self.name.isidentifier():
+            raise ValueError(f"input name {self.name!r} is not an identifier")
 
     @property
     def per_step(self) -> bool:
@@ -84,6 +94,13 @@ class StateComponent:
     name: str
     dims: tuple[str, ...]  # leading "N"
     doc: str = ""
+    role: str = "value"    # "value", or "stabilizer": a log-scale quantity (mLSTM's m)
+
+    def __post_init__(self):
+        if self.role not in STATE_ROLES:
+            raise ValueError(f"state component {self.name!r}: role must be one of {STATE_ROLES}, got {self.role!r}")
+        if not self.dims or self.dims[0] != "N":
+            raise ValueError(f"state component {self.name!r}: dims must start with 'N' (sequences), got {self.dims}")
 
 
 @dataclass(frozen=True)
@@ -145,9 +162,68 @@ class Family:
     # refinement of random valid inputs: (rng, arrays, dims) → replacements (see spec.sampling)
     sample: Callable | None = None
     kind: str = "sequence"  # "sequence" (loop over time) or "dag" (node by node over a graph)
+    extra_dims: tuple[str, ...] = ()  # family dimension symbols beyond the shared ones (e.g. n_h)
+    # --- numerics the tolerance needs, per family (None: what the roles give, or nothing) ---------
+    # per-step |log decay| [B, T, heads(, channels)] for the exponent mass Λ (default: the sum of
+    # |x| over inputs whose role has ``exponent``, per token)
+    log_decay: Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray | None] | None = None
+    # κ ≥ 1 [B, T, heads, 1] of the triangular system a chunked kernel solves (delta families)
+    conditioning: Callable[..., np.ndarray | None] | None = None
+    # an extra magnitude floor for the output, (arrays, |arrays|, state, |state|, options) → [output]
+    shadow: Callable[..., np.ndarray | None] | None = None
+    # nominal FLOPs of one call at dimensions dims (the work any algorithm does): the benchmark's rate
+    flops: Callable[[dict[str, int]], float] | None = None
+    # matmul FLOPs of one chunkwise forward at dims and chunk size C (the GPU benchmark's throughput)
+    chunk_flops: Callable[[dict[str, int], int], float] | None = None
+
+    def __post_init__(self):
+        """Validate the record as OpInfo does: names, dimensions, roles, options, hooks."""
+        where = f"family {self.name!r}"
+        if self.kind not in KINDS:
+            raise ValueError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
+        names = [i.name for i in self.inputs]
+        for group, items in (("inputs", names), ("state components", [c.name for c in self.state]),
+                             ("options", [o.name for o in self.options])):
+            repeated = sorted({n for n in items if items.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{where}: {group} {repeated} declared twice")
+        known = set(SEQUENCE_DIMS if self.kind == "sequence" else DAG_DIMS) | set(self.extra_dims)
+        for inp in self.inputs:
+            for dims in (inp.dims, *inp.alt_dims):
+                bad = [d for d in dims if d not in known]
+                if bad:
+                    raise ValueError(f"{where}: input {inp.name!r} has unknown dimension(s) {bad}; known: "
+                                     f"{sorted(known)} (declare family symbols in extra_dims)")
+        for c in self.state:
+            bad = [d for d in c.dims if d not in known | {"N"}]
+            if bad:
+                raise ValueError(f"{where}: state {c.name!r} has unknown dimension(s) {bad}")
+        bad = [d for d in self.output_dims if d not in known]
+        if bad:
+            raise ValueError(f"{where}: output_dims has unknown dimension(s) {bad}")
+        for name in self.unit_keys:
+            if name not in names:
+                raise ValueError(f"{where}: unit_keys names {name!r}, which is not an input")
+            if self.input(name).role != "key":
+                raise ValueError(f"{where}: unit key {name!r} must have role 'key'")
+        for name in self.state_when:
+            if name not in [c.name for c in self.state]:
+                raise ValueError(f"{where}: state_when names {name!r}, which is not a state component")
+        for o in self.options:
+            if o.choices is not None and o.default not in o.choices and o.default is not None:
+                raise ValueError(f"{where}: option {o.name!r} defaults to {o.default!r}, not one of {o.choices}")
+        for hook in ("step", "readout", "log_decay", "conditioning", "shadow", "flops", "chunk_flops", "check",
+                     "defaults", "sample"):
+            value = getattr(self, hook)
+            if value is not None and not callable(value):
+                raise ValueError(f"{where}: {hook} must be callable, got {type(value).__name__}")
 
     def input(self, name: str) -> Input:
         return next(i for i in self.inputs if i.name == name)
+
+    def with_role(self, role: str) -> tuple[Input, ...]:
+        """The inputs that play ``role``."""
+        return tuple(i for i in self.inputs if i.role == role)
 
     @property
     def option_names(self) -> tuple[str, ...]:
@@ -158,20 +234,45 @@ class Family:
         return {i.name: str(i.domain_for(opts)) for i in self.inputs}
 
 
+KINDS = ("sequence", "dag")
+SEQUENCE_DIMS = ("B", "T", "T*n_h", "H", "HV", "K", "V", "D", "NS")
+DAG_DIMS = ("B", "P", "H", "K", "V", "O", "I", "E")
+
 REGISTRY: dict[str, Family] = {}
 
 
 def register(family: Family) -> Family:
-    if family.name in REGISTRY:
-        raise ValueError(f"family {family.name!r} registered twice")
+    """Add ``family`` to the registry. The same module registering it again (a module imported
+    anew) replaces it; another module taking the name is an error."""
+    old = REGISTRY.get(family.name)
+    if old is not None and old.step.__module__ != family.step.__module__:
+        raise ValueError(f"family {family.name!r} registered twice ({old.step.__module__}, {family.step.__module__})")
     REGISTRY[family.name] = family
     return family
+
+
+_DISCOVERED = [False]
+
+
+def _discover() -> None:
+    """Import every module of :mod:`lrnnspec.spec.families` once: each registers its family."""
+    if _DISCOVERED[0]:     # also keeps torch.compile's tracing of get_family free of file-system calls
+        return
+    import importlib
+    import pkgutil
+
+    from . import families
+
+    for info in pkgutil.iter_modules(families.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{families.__name__}.{info.name}")
+    _DISCOVERED[0] = True
 
 
 def get_family(name: "str | Family") -> Family:
     if isinstance(name, Family):
         return name
-    from . import families  # noqa: F401  (populates the registry)
+    _discover()
 
     if name not in REGISTRY:
         raise UnknownFamilyError("family", f"unknown family {name!r}; known families: {', '.join(REGISTRY)}")
@@ -180,6 +281,6 @@ def get_family(name: "str | Family") -> Family:
 
 def all_families(kind: str | None = None) -> list[Family]:
     """Every registered family, or only those of one ``kind`` (``"sequence"`` or ``"dag"``)."""
-    from . import families  # noqa: F401
+    _discover()
 
     return [f for f in REGISTRY.values() if kind is None or f.kind == kind]

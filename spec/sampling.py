@@ -16,24 +16,26 @@ import numpy as np
 
 from .family import Family, Input, get_family
 from .prepare import active_state
+from .roles import get_role
 
 DEFAULT_SIZES = {"B": 1, "T": 16, "H": 2, "HV": None, "K": 8, "V": 8, "n_h": 2, "D": 4, "NS": 4}
 
 
 def _draw(rng: np.random.Generator, inp: Input, shape, options) -> np.ndarray:
     dom = inp.domain_for(options)
-    if inp.name.endswith("_bias"):
+    kind = get_role(inp.role).regimes
+    if kind == "bias":
         return rng.uniform(0.0, 0.5, shape)
+    if kind == "gate":
+        return -np.logaddexp(0.0, -rng.normal(2.0, 1.0, shape))  # logsigmoid
     if dom.lo == -math.inf and dom.hi == math.inf:
         return rng.standard_normal(shape)
     if dom.lo == -math.inf and dom.hi == 0.0:
-        if "gate" in dom.description:
-            return -np.logaddexp(0.0, -rng.normal(2.0, 1.0, shape))  # logsigmoid
         return -rng.uniform(0.1, 1.0, shape)
     if dom.lo == 0.0 and dom.hi == math.inf:
         return rng.uniform(0.0, 0.5, shape)
     lo = dom.lo if dom.lo > 0 else 0.0
-    return rng.uniform(max(lo, 0.9 * dom.hi) if inp.name == "gamma" else lo, dom.hi, shape)
+    return rng.uniform(max(lo, 0.9 * dom.hi) if kind == "decay" else lo, dom.hi, shape)
 
 
 def random_inputs(family: "str | Family", *, seed: int = 0, optional: bool = True, initial_state: bool = False,

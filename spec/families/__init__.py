@@ -1,16 +1,3 @@
-"""One module per family; importing this package registers them all, in this order."""
-
-from . import (  # noqa: F401
-    linear_attention,
-    retention,
-    simple_gla,
-    gla,
-    mamba2,
-    mamba,
-    mlstm,
-    delta_rule,
-    gated_delta_rule,
-    delta_product,
-    dplr,
-    plstm,
-)
+"""One module per family; each registers its family when imported. ``get_family`` and
+``all_families`` import every module here (modules whose name starts with ``_`` hold shared pieces),
+so adding a family is adding a module — no list to keep."""

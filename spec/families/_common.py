@@ -7,9 +7,9 @@ import numpy as np
 from ..errors import DomainError
 from ..family import BETA_0_1, BETA_0_2, Input, Option
 
-Q = Input("q", ("B", "T", "H", "K"), doc="queries")
-K_ = Input("k", ("B", "T", "H", "K"), doc="keys")
-V_ = Input("v", ("B", "T", "HV", "V"), doc="values (HV value heads; HV % H == 0 for GVA)")
+Q = Input("q", ("B", "T", "H", "K"), doc="queries", role="query")
+K_ = Input("k", ("B", "T", "H", "K"), doc="keys", role="key")
+V_ = Input("v", ("B", "T", "HV", "V"), doc="values (HV value heads; HV % H == 0 for GVA)", role="value")
 S_KV = ("N", "HV", "K", "V")
 
 
@@ -62,3 +62,18 @@ def delta_update(ar, S, k, v, beta):
     r = ar.dot(S, k[..., :, None], axis=-2)
     u = ar.mul(beta[..., None], ar.sub(v, r))
     return ar.add(S, ar.outer(k, u))
+
+
+def gated_linear_chunk_flops(d: dict, c: int) -> float:
+    """Chunkwise matmuls of the gated linear families per batch element, head and token: Q Kᵀ
+    (2C²K), (A ⊙ Γ) V (2C²V), the inter-chunk read-out Q S and the state update Kᵀ V (2CKV each):
+    2C(K + V) + 4KV (a key-wise gate only rescales Q and K element-wise)."""
+    return d["B"] * d["HV"] * d["T"] * (2 * c * (d["K"] + d["V"]) + 4 * d["K"] * d["V"])
+
+
+def delta_chunk_flops(d: dict, c: int) -> float:
+    """Chunkwise (UT / WY) matmuls of the delta families per batch element, head and token:
+    A = (β ⊙ K) Kᵀ (2C²K), (I + A)⁻¹ by forward substitution (C³/3), W (2C²K), U₀ (2C²V), U = U₀ − W S
+    (2CKV), Q Kᵀ (2C²K), (QKᵀ ⊙ Γ) U (2C²V), Q S (2CKV), Kᵀ U (2CKV): 6CK + 4CV + 6KV + C²/3."""
+    k, v = d["K"], d["V"]
+    return d["B"] * d["HV"] * d["T"] * (6 * c * k + 4 * c * v + 6 * k * v + c * c / 3)

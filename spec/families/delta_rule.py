@@ -7,6 +7,7 @@ Eigenvalues: 1 (multiplicity K − 1) and 1 − β along k: β ∈ [0, 2] gives 
 """
 
 from ..family import SCALE, UNIT_KEYS, Family, Input, StateComponent, register
+from ..numerics import ut_conditioning
 from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_update, readout_q
 
 
@@ -17,12 +18,13 @@ def step(ar, s, x, p):
 FAMILY = register(Family(
     name="delta_rule",
     recurrence="S_t = (I − β_t k_t k_tᵀ)·S_{t-1} + β_t k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  ‖k_t‖ = 1",
-    inputs=(Q, K_, V_, Input("beta", ("B", "T", "HV"), beta_domain, doc="writing strength")),
+    inputs=(Q, K_, V_, Input("beta", ("B", "T", "HV"), beta_domain, doc="writing strength", role="write_strength")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
     step=step, readout=readout_q, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
     eigenvalues="{1, 1 − β}: [0,1] for β ∈ [0,1], [−1,1] for β ∈ [0,2] (eigenvalue_range)",
-    unit_keys=("k",),
+    unit_keys=("k",), conditioning=ut_conditioning,
+    flops=lambda d: 8.0 * d["B"] * d["T"] * d.get("HV", d["H"]) * d["K"] * d["V"],
     source="Schlag et al. 2021; Yang et al. 2024 (parallel DeltaNet); FLA chunk_delta_rule",
     rounding="r = Σ_k S·k; u = β·(v − r); S ← S + k⊗u (state); o = Σ_k S·(q·scale)",
 ))

@@ -7,7 +7,8 @@ Eigenvalues: e^{g} and e^{g}(1 − β): within [−1, 1] for β ∈ [0, 2].
 """
 
 from ..family import LOG_GATE, SCALE, UNIT_KEYS, Family, Input, StateComponent, register
-from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_update, readout_q
+from ..numerics import ut_conditioning
+from ._common import DELTA_RANGE, K_, Q, S_KV, V_, beta_domain, delta_chunk_flops, delta_update, readout_q
 
 
 def step(ar, s, x, p):
@@ -19,13 +20,15 @@ FAMILY = register(Family(
     name="gated_delta_rule",
     recurrence="S_t = (I − β_t k_t k_tᵀ)·exp(g_t)·S_{t-1} + β_t k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  ‖k_t‖ = 1",
     inputs=(Q, K_, V_,
-            Input("g", ("B", "T", "HV"), LOG_GATE, doc="head-wise log decay"),
-            Input("beta", ("B", "T", "HV"), beta_domain, doc="writing strength")),
+            Input("g", ("B", "T", "HV"), LOG_GATE, doc="head-wise log decay", role="log_gate"),
+            Input("beta", ("B", "T", "HV"), beta_domain, doc="writing strength", role="write_strength")),
     state=(StateComponent("S", S_KV),),
+    chunk_flops=delta_chunk_flops,
     output_dims=("B", "T", "HV", "V"),
     step=step, readout=readout_q, options=(SCALE, DELTA_RANGE, UNIT_KEYS),
     eigenvalues="{e^g, e^g(1 − β)} ⊂ [−1, 1] for β ∈ [0, 2] (eigenvalue_range)",
-    unit_keys=("k",),
+    unit_keys=("k",), conditioning=ut_conditioning,
+    flops=lambda d: 8.0 * d["B"] * d["T"] * d.get("HV", d["H"]) * d["K"] * d["V"],
     source="Yang et al. 2025 (Gated DeltaNet); FLA chunk_gated_delta_rule",
     rounding="d = exp(g); S' = d·S; r = Σ_k S'·k; u = β·(v − r); S ← S' + k⊗u (state); o = Σ_k S·(q·scale)",
 ))

@@ -6,6 +6,8 @@ kept and o_t = scale · S_tᵀ q_t / (scale · q_tᵀ z_t + normalize_eps).
 Eigenvalues of the transition: all exactly 1.
 """
 
+import numpy as np
+
 from ..family import SCALE, Family, Option, StateComponent, positive_finite, register
 from ._common import K_, Q, S_KV, V_, read_scaled
 
@@ -25,6 +27,28 @@ def readout(ar, s, x, p):
     return o
 
 
+def shadow(arrays, abs_arrays, state, abs_state, options, cu_seqlens, output):
+    """The magnitude floor of the normalized read-out (``normalize=True``), o = n / d: the quotient's
+    error is (δn + |o|·δd) / |d|, δn, δd of the size of Σ|terms| of n and d. Both sums come from the
+    spec itself (normalize=False; d is the read-out of a value column of ones)."""
+    if not options.get("normalize"):
+        return None
+    from ..api import evaluate
+
+    plain = dict(options, normalize=False, cu_seqlens=cu_seqlens)
+
+    def read(x, S):
+        return evaluate("linear_attention", x, engine="fp64", initial_state=S, **plain).output
+
+    ones = np.ones(arrays["v"].shape[:-1] + (1,))
+    num_abs = np.abs(read(abs_arrays, None if abs_state is None else {"S": abs_state["S"]}))
+    den_abs = np.abs(read({**abs_arrays, "v": ones}, None if abs_state is None else {"S": abs_state["z"][..., None]}))
+    den = np.abs(read({**arrays, "v": ones}, None if state is None else {"S": state["z"][..., None]})
+                 + options.get("normalize_eps", 1e-10))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num((num_abs + np.abs(output) * den_abs) / den, nan=0.0, posinf=np.finfo(float).max)
+
+
 FAMILY = register(Family(
     name="linear_attention",
     recurrence="S_t = S_{t-1} + k_t v_tᵀ;  o_t = scale·S_tᵀq_t  [/ (scale·q_tᵀz_t + eps), z_t = z_{t-1} + k_t]",
@@ -41,4 +65,5 @@ FAMILY = register(Family(
     source="Katharopoulos et al. 2020; FLA chunk_linear_attn / fused_recurrent_linear_attn",
     rounding="S ← S + k⊗v (state); o = Σ_k S·(q·scale) left to right [÷ (Σ_k (q·scale)·z + eps)]",
     state_when={"z": lambda o: o["normalize"]},
+    shadow=shadow,
 ))

@@ -25,7 +25,7 @@ def step(ar, s, x, p):
 FAMILY = register(Family(
     name="retention",
     recurrence="S_t = γ_h S_{t-1} + k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  γ_h = 1 − 2^(−5−h)",
-    inputs=(Q, K_, V_, Input("gamma", ("HV",), GAMMA, optional=True, doc="per-head decay")),
+    inputs=(Q, K_, V_, Input("gamma", ("HV",), GAMMA, optional=True, doc="per-head decay", role="decay")),
     state=(StateComponent("S", S_KV),),
     output_dims=("B", "T", "HV", "V"),
     step=step, readout=readout_q, options=(SCALE,),

@@ -5,7 +5,7 @@ Eigenvalues: e^{g} ∈ [0, 1]. Log-space: the parameterization cannot express a 
 """
 
 from ..family import LOG_GATE, SCALE, Family, Input, StateComponent, register
-from ._common import K_, Q, S_KV, V_, readout_q
+from ._common import K_, Q, S_KV, V_, gated_linear_chunk_flops, readout_q
 
 
 def step(ar, s, x, p):
@@ -16,8 +16,9 @@ def step(ar, s, x, p):
 FAMILY = register(Family(
     name="simple_gla",
     recurrence="S_t = exp(g_t)·S_{t-1} + k_t v_tᵀ;  o_t = scale·S_tᵀq_t;  g: [B,T,HV] ≤ 0",
-    inputs=(Q, K_, V_, Input("g", ("B", "T", "HV"), LOG_GATE, doc="head-wise log decay")),
+    inputs=(Q, K_, V_, Input("g", ("B", "T", "HV"), LOG_GATE, doc="head-wise log decay", role="log_gate")),
     state=(StateComponent("S", S_KV),),
+    chunk_flops=gated_linear_chunk_flops,
     output_dims=("B", "T", "HV", "V"),
     step=step, readout=readout_q, options=(SCALE,),
     eigenvalues="exp(g) ∈ [0, 1]; log-space, cannot be negative",

@@ -1,0 +1,59 @@
+"""Roles: what an input does in its recurrence, declared by the family and read by the harness.
+
+Generic code — the Hypothesis strategies, the magnitude shadow and exponent mass of the
+tolerance, the certifier's perturbations — never looks at an input's *name*; it reads the role:
+
+* ``regimes``: the value regimes drawn for the input (:mod:`lrnnspec.strategies`): ``real`` (normal,
+  same-sign, large), ``gate`` (log-gate strengths from none to strong), ``strength`` (exactly 0, 1, 2,
+  near them, uniform over the declared range), ``bias`` (a small nonnegative offset), ``rate``
+  (a decay rate ≤ 0), ``decay`` (a linear decay near 1), ``step`` (a step size ≥ 0, or a real
+  preactivation under softplus), ``graph`` (the DAG strategies' own);
+* ``gate_like``: the input parameterizes the transition rather than carrying a value — the
+  magnitude shadow (the recurrence on |values|) keeps it as it is instead of taking |x|;
+* ``exponent``: |x| adds to the per-step log-decay mass Λ (a log-space gate, an exponentiated
+  gate preactivation), which the tolerance grants chunked kernels as a relative error u·Λ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    doc: str
+    regimes: str = "real"
+    gate_like: bool = False
+    exponent: bool = False
+
+
+ROLES: dict[str, Role] = {r.name: r for r in (
+    Role("query", "read vector (q; Mamba's C)"),
+    Role("key", "write direction (k; Mamba's B); unit-norm where the family lists it in unit_keys"),
+    Role("value", "written value (v; Mamba's u / x)"),
+    Role("low_rank", "low-rank read or write vector of a DPLR transition (a, b)"),
+    Role("skip", "direct term added to the read-out (Mamba's D)"),
+    Role("log_gate", "log-space decay g ≤ 0 (decay e^g)", "gate", gate_like=True, exponent=True),
+    Role("write_strength", "β of a delta update (eigenvalue 1 − β along the key)", "strength", gate_like=True),
+    Role("gate_preactivation", "exponentiated gate preactivation (mLSTM's i, f)", gate_like=True, exponent=True),
+    Role("step_size", "discretization step Δ ≥ 0, or its preactivation under softplus", "step", gate_like=True),
+    Role("rate", "continuous-time decay rate A ≤ 0 (decay e^{Δ·A})", "rate", gate_like=True),
+    Role("bias", "offset added to a step size before softplus", "bias", gate_like=True),
+    Role("decay", "linear per-head decay γ ∈ (0, 1]", "decay", gate_like=True),
+    Role("output_gate", "multiplies the read-out through silu (Mamba's z)", gate_like=True),
+    Role("source_gate", "pLSTM source gate: node → outgoing edge", "graph"),
+    Role("transition_gate", "pLSTM transition gate: incoming → outgoing edge", "graph"),
+    Role("mark_gate", "pLSTM mark gate: incoming edge → node output", "graph"),
+    Role("direct_gate", "pLSTM direct gate: node input → node output", "graph"),
+)}
+
+# roles of state components: a value state is scaled like the values; a log-scale stabilizer
+# (mLSTM's m) is a logarithm and keeps its sign in the magnitude shadow
+STATE_ROLES = ("value", "stabilizer")
+
+
+def get_role(name: str) -> Role:
+    if name not in ROLES:
+        raise ValueError(f"unknown role {name!r}; known roles: {', '.join(ROLES)}")
+    return ROLES[name]
