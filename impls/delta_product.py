@@ -29,7 +29,8 @@ from lrnnspec.spec.errors import SpecError
 
 from .delta import ut_core
 from .delta_rule import normalize_qk
-from .driver import Chunked, call
+from .driver import Chunked, call, default_chunk_size
+from .registry import register_forms
 
 
 def _prepare(x, p):
@@ -40,11 +41,6 @@ def _prepare(x, p):
         out["g"] = torch.cat([g[:, :, None], g.new_zeros((g.shape[0], g.shape[1], x["k"].shape[2] - 1,
                                                            g.shape[2]))], dim=2)          # [B,T,n_h,HV]
     return out
-
-
-def default_chunk_size(num_householder: int) -> int:
-    """Tokens per chunk when ``chunk_size=None``: UT blocks of ≈ 64 micro-steps (FLA's)."""
-    return max(1, 64 // num_householder)
 
 
 def _core(xs, state, p, size):
@@ -108,4 +104,4 @@ def chunk_gated_delta_product(q, k, v, g=None, beta=None, num_householder=None, 
                 use_qk_l2norm_in_kernel, cu_seqlens, chunk_size)
 
 
-FORMS = {"recurrent": recurrent_gated_delta_product, "chunk": chunk_gated_delta_product}
+FORMS = register_forms("delta_product", {"recurrent": recurrent_gated_delta_product, "chunk": chunk_gated_delta_product})

@@ -13,6 +13,7 @@ from lrnnspec.spec.errors import SpecError
 
 from .delta import delta_rule_core, l2norm
 from .driver import Chunked, call
+from .registry import register_forms
 
 CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "beta")}, core=delta_rule_core)
 
@@ -50,4 +51,4 @@ def parallel_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_fi
                 cu_seqlens)
 
 
-FORMS = {"recurrent": recurrent_delta_rule, "chunk": chunk_delta_rule, "parallel": parallel_delta_rule}
+FORMS = register_forms("delta_rule", {"recurrent": recurrent_delta_rule, "chunk": chunk_delta_rule, "parallel": parallel_delta_rule})

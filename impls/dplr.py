@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .dplr_core import dplr_core
 from .driver import Chunked, call
+from .registry import register_forms
 
 CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "a", "b", "gk")}, core=dplr_core)
 
@@ -36,4 +37,4 @@ def chunk_dplr_delta_rule(q, k, v, a, b, gk, scale=None, initial_state=None, out
     return _run("chunk", q, k, v, a, b, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
 
 
-FORMS = {"recurrent": recurrent_dplr_delta_rule, "chunk": chunk_dplr_delta_rule}
+FORMS = register_forms("dplr", {"recurrent": recurrent_dplr_delta_rule, "chunk": chunk_dplr_delta_rule})

@@ -194,9 +194,27 @@ def run(form: str, b: Bound, chunked: Chunked | None = None, chunk_size: int | N
     return o.to(b.out_dtype), state
 
 
-def check_chunk_size(chunk_size) -> None:
+DEFAULT_MICRO_STEPS = 64   # steps per chunk by default (FLA's): chunk 64, or 64 micro-steps of n_h per token
+
+
+def check_chunk_size(chunk_size, allowed: tuple[int, ...] | None = None) -> int:
+    """``chunk_size`` must be a positive int (not a bool), and one of ``allowed`` when a kernel
+    supports only some (the Triton kernels' tile sizes). Returns it."""
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise SpecError("chunk_size", f"must be a positive integer, got {chunk_size!r}")
+    if allowed is not None and chunk_size not in allowed:
+        raise SpecError("chunk_size", f"this kernel takes chunk_size in {set(allowed)}, got {chunk_size!r}")
+    return chunk_size
+
+
+def default_chunk_size(micro_steps: int = 1, allowed: tuple[int, ...] | None = None) -> int:
+    """The default chunk: tokens per chunk holding at most :data:`DEFAULT_MICRO_STEPS` steps when each
+    token takes ``micro_steps`` (DeltaProduct's n_h); among ``allowed``, the largest such one (else
+    the smallest allowed)."""
+    if allowed is None:
+        return max(1, DEFAULT_MICRO_STEPS // micro_steps)
+    fits = [c for c in allowed if c * micro_steps <= DEFAULT_MICRO_STEPS]
+    return max(fits) if fits else min(allowed)
 
 
 def _lengths(b: Bound) -> tuple[int, list | None]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from .delta import delta_rule_core
 from .delta_rule import normalize_qk
 from .driver import Chunked, call
+from .registry import register_forms
 
 CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "beta", "g")}, core=delta_rule_core)
 
@@ -44,5 +45,5 @@ def parallel_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, 
                 cu_seqlens)
 
 
-FORMS = {"recurrent": recurrent_gated_delta_rule, "chunk": chunk_gated_delta_rule,
-         "parallel": parallel_gated_delta_rule}
+FORMS = register_forms("gated_delta_rule", {"recurrent": recurrent_gated_delta_rule, "chunk": chunk_gated_delta_rule,
+         "parallel": parallel_gated_delta_rule})

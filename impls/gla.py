@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .driver import Chunked, call
 from .gated_linear import key_gate_core
+from .registry import register_forms
 
 CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "g")}, core=key_gate_core)
 
@@ -28,4 +29,4 @@ def parallel_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=
                 output_final_state=output_final_state, cu_seqlens=cu_seqlens)
 
 
-FORMS = {"recurrent": recurrent_gla, "chunk": chunk_gla, "parallel": parallel_gla}
+FORMS = register_forms("gla", {"recurrent": recurrent_gla, "chunk": chunk_gla, "parallel": parallel_gla})

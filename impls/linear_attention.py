@@ -17,6 +17,7 @@ from lrnnspec.spec.errors import ShapeError
 
 from .driver import Chunked, call
 from .gated_linear import scalar_gate_core
+from .registry import register_forms
 
 
 def _core(xs, state, p, size):
@@ -62,4 +63,4 @@ def parallel_linear_attn(q, k, v, scale=None, initial_state=None, output_final_s
     return _run("parallel", q, k, v, scale, initial_state, output_final_state, normalize, cu_seqlens)
 
 
-FORMS = {"recurrent": recurrent_linear_attn, "chunk": chunk_linear_attn, "parallel": parallel_linear_attn}
+FORMS = register_forms("linear_attention", {"recurrent": recurrent_linear_attn, "chunk": chunk_linear_attn, "parallel": parallel_linear_attn})

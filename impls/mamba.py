@@ -42,6 +42,7 @@ from lrnnspec.spec.errors import OptionError, ShapeError, SpecError
 from .driver import Chunked, call
 from .mlstm import check_layout, num_sequences
 from .scan import selective_scan_core
+from .registry import register_forms
 
 CONVENTION = "mamba_ssm"
 
@@ -124,4 +125,4 @@ def chunk_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
                 cu_seqlens, eigenvalue_range, chunk_size)
 
 
-FORMS = {"recurrent": recurrent_selective_scan, "chunk": chunk_selective_scan}
+FORMS = register_forms("mamba", {"recurrent": recurrent_selective_scan, "chunk": chunk_selective_scan}, convention=CONVENTION)

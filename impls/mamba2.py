@@ -19,6 +19,7 @@ from lrnnspec.spec.errors import SpecError
 from .driver import Chunked, call
 from .gated_linear import scalar_gate_core
 from .torch_arithmetic import TorchArithmetic
+from .registry import register_forms
 
 CONVENTION = "mamba_ssm"
 _UNIT_SCALE = SimpleNamespace(scale=1.0)
@@ -73,4 +74,4 @@ def recurrent_mamba2(x, dt, A, B, C, *, D=None, z=None, dt_bias=None, initial_st
                 dt_softplus, dt_limit, return_final_states)
 
 
-FORMS = {"recurrent": recurrent_mamba2, "chunk": mamba_chunk_scan_combined}
+FORMS = register_forms("mamba2", {"recurrent": recurrent_mamba2, "chunk": mamba_chunk_scan_combined}, convention=CONVENTION)

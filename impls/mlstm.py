@@ -34,6 +34,7 @@ from lrnnspec.spec.prepare import _check_cu_seqlens
 
 from .driver import Chunked, call
 from .mlstm_core import I_PAD, mlstm_core
+from .registry import register_forms
 
 CONVENTION = "mlstm_kernels"
 
@@ -136,4 +137,4 @@ def parallel_mlstm(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None
                 cu_seqlens, scale)
 
 
-FORMS = {"recurrent": recurrent_mlstm, "chunk": chunk_mlstm, "parallel": parallel_mlstm}
+FORMS = register_forms("mlstm", {"recurrent": recurrent_mlstm, "chunk": chunk_mlstm, "parallel": parallel_mlstm}, convention=CONVENTION)

@@ -44,6 +44,7 @@ import math
 import torch
 
 from lrnnspec.spec.graph import DIRECTIONS, Graph
+from .registry import register_forms
 
 __all__ = [
     "recurrent", "gating_matrix_dag", "masked_attention", "parallel_dag",
@@ -211,21 +212,21 @@ def parallel_1d(q, k, v, S, T, M, D=None, scale=None):
 
 
 @_fp32_compute
-def chunked_1d(q, k, v, S, T, M, D=None, scale=None, chunk: int = 16):
-    """Chunkwise form: hierarchical blocks of ``chunk`` (a power of two) nodes, masked attention inside
+def chunked_1d(q, k, v, S, T, M, D=None, scale=None, chunk_size: int = 16):
+    """Chunkwise form: hierarchical blocks of ``chunk_size`` (a power of two) nodes, masked attention inside
     a block, the edge state between blocks carried by C ← Tb·C + Σ_w Sb_w k_w v_wᵀ."""
-    if chunk < 1 or chunk & (chunk - 1):
-        raise ValueError(f"chunk: must be a power of two ≥ 1, got {chunk}")
+    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+        raise ValueError(f"chunk_size: must be a power of two ≥ 1, got {chunk_size}")
     B, n, H, K = q.shape
     Vd = v.shape[-1]
-    L = -(-n // chunk) * chunk
+    L = -(-n // chunk_size) * chunk_size
     s, t, m = _gates_1d(S, T, M, L)
-    Tb, Sb, Mb, Gb = _levels_1d(s, t, m, int(math.log2(chunk)))
-    nb = L // chunk
+    Tb, Sb, Mb, Gb = _levels_1d(s, t, m, int(math.log2(chunk_size)))
+    nb = L // chunk_size
     pad = lambda x: torch.nn.functional.pad(x, (0, 0, 0, 0, 0, L - n))  # noqa: E731
-    qs = pad(q * _scale(q, scale)).reshape(B, nb, chunk, H, K).permute(0, 3, 1, 2, 4)  # [B,H,nb,c,K]
-    kb = pad(k).reshape(B, nb, chunk, H, K).permute(0, 3, 1, 2, 4)
-    vb = pad(v).reshape(B, nb, chunk, H, Vd).permute(0, 3, 1, 2, 4)
+    qs = pad(q * _scale(q, scale)).reshape(B, nb, chunk_size, H, K).permute(0, 3, 1, 2, 4)  # [B,H,nb,c,K]
+    kb = pad(k).reshape(B, nb, chunk_size, H, K).permute(0, 3, 1, 2, 4)
+    vb = pad(v).reshape(B, nb, chunk_size, H, Vd).permute(0, 3, 1, 2, 4)
     intra = ((qs @ kb.transpose(-1, -2)) * Gb) @ vb                       # [B,H,nb,c,V]
     src = torch.einsum("bhjw,bhjwk,bhjwv->bhjkv", Sb, kb, vb)             # each block's writes
     C = q.new_zeros(B, H, K, Vd)
@@ -373,20 +374,20 @@ def parallel_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_do
 
 
 @_fp32_compute
-def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down", chunk: int = 8):
-    """Chunked 2-D form: hierarchical blocks of ``chunk``×``chunk`` nodes (a power of two), masked
-    attention inside each block, the 2·chunk boundary edge states between blocks passed along
+def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down", chunk_size: int = 8):
+    """Chunked 2-D form: hierarchical blocks of ``chunk_size``×``chunk_size`` nodes (a power of two), masked
+    attention inside each block, the 2·chunk_size boundary edge states between blocks passed along
     anti-diagonal wavefronts of blocks. Blocks are stored wavefront by wavefront, so a wavefront is a
     slice and its inputs a shifted slice of the previous one's outputs (no gathers); the boundary
     writes are made per wavefront too (all blocks' at once are tens of MB of fresh, page-faulted
     memory at every call)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: must be one of {DIRECTIONS}, got {direction!r}")
-    if chunk < 1 or chunk & (chunk - 1):
-        raise ValueError(f"chunk: must be a power of two ≥ 1, got {chunk}")
+    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+        raise ValueError(f"chunk_size: must be a power of two ≥ 1, got {chunk_size}")
     B, h, w, H, K = q.shape
     Vd = v.shape[-1]
-    c = chunk
+    c = chunk_size
     Y, X = -(-h // c) * c, -(-w // c) * c
     by, bx = Y // c, X // c
     qs = q * _scale(q, scale)
@@ -428,7 +429,7 @@ def chunked_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_dow
 
 
 # the registry's view (lrnnspec.impls.registry): each form and the certifier convention it is called with
-FORMS = {"recurrent": recurrent, "parallel_dag": parallel_dag, "parallel_1d": parallel_1d, "chunked_1d": chunked_1d,
-         "parallel_2d": parallel_2d, "chunked_2d": chunked_2d}
 CONVENTIONS = {"recurrent": "native", "parallel_dag": "native", "parallel_1d": "chain", "chunked_1d": "chain",
                "parallel_2d": "grid", "chunked_2d": "grid"}
+FORMS = register_forms("plstm", {"recurrent": recurrent, "parallel_dag": parallel_dag, "parallel_1d": parallel_1d, "chunked_1d": chunked_1d,
+         "parallel_2d": parallel_2d, "chunked_2d": chunked_2d}, conventions=CONVENTIONS)

@@ -11,6 +11,7 @@ import torch
 
 from .driver import Chunked, call
 from .gated_linear import scalar_gate_core
+from .registry import register_forms
 
 
 def _prepare(x, p):
@@ -40,4 +41,4 @@ def parallel_retention(q, k, v, scale=None, initial_state=None, output_final_sta
                 initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens)
 
 
-FORMS = {"recurrent": recurrent_retention, "chunk": chunk_retention, "parallel": parallel_retention}
+FORMS = register_forms("retention", {"recurrent": recurrent_retention, "chunk": chunk_retention, "parallel": parallel_retention})

@@ -10,6 +10,7 @@ from lrnnspec.spec.errors import SpecError
 
 from .driver import Chunked, call
 from .gated_linear import scalar_gate_core
+from .registry import register_forms
 
 CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "g")}, core=scalar_gate_core)
 
@@ -44,4 +45,4 @@ def parallel_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state
                 initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens)
 
 
-FORMS = {"recurrent": recurrent_simple_gla, "chunk": chunk_simple_gla, "parallel": parallel_simple_gla}
+FORMS = register_forms("simple_gla", {"recurrent": recurrent_simple_gla, "chunk": chunk_simple_gla, "parallel": parallel_simple_gla})

@@ -66,6 +66,7 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
+from lrnnspec.impls.driver import check_chunk_size
 from lrnnspec.spec.errors import SpecError
 
 CHUNK_SIZES = (16, 32, 64)
@@ -498,13 +499,8 @@ def _block(n: int, cap: int) -> int:
     return max(16, min(cap, triton.next_power_of_2(n)))
 
 
-def check_chunk_size(chunk_size) -> None:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size not in CHUNK_SIZES:
-        raise SpecError("chunk_size", f"the Triton kernels support chunk_size in {CHUNK_SIZES}, got {chunk_size!r}")
-
-
 def _check(q, k, v, g, S0, chunk_size, key_gate: bool):
-    check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size, CHUNK_SIZES)
     named = dict(q=q, k=k, v=v, g=g, initial_state=S0)
     for name, t in named.items():
         if not isinstance(t, torch.Tensor):

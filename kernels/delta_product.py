@@ -25,16 +25,12 @@ from __future__ import annotations
 
 from lrnnspec.impls.delta_product import _check_householder, _prepare
 from lrnnspec.impls.delta_rule import normalize_qk
-from lrnnspec.impls.driver import Chunked, call
+from lrnnspec.impls.driver import Chunked, call, check_chunk_size, default_chunk_size
+from lrnnspec.impls.registry import register_forms
 
-from .gated_delta_rule import CHUNK_SIZES, CONTRACTS, check_chunk_size, gated_delta_chunk
+from .gated_delta_rule import CHUNK_SIZES, CONTRACTS, gated_delta_chunk
 
-__all__ = ["chunk_gated_delta_product", "FORMS", "CONTRACTS", "default_chunk_size"]
-
-
-def default_chunk_size(num_householder: int) -> int:
-    """Tokens per chunk when ``chunk_size=None``: the largest of {64, 32, 16} with ≤ 64 micro-steps."""
-    return next((c for c in sorted(CHUNK_SIZES, reverse=True) if c * num_householder <= 64), min(CHUNK_SIZES))
+__all__ = ["chunk_gated_delta_product", "FORMS", "CONTRACTS"]
 
 
 def _core(xs, state, p, size):
@@ -57,12 +53,12 @@ def chunk_gated_delta_product(q, k, v, g=None, beta=None, num_householder=None, 
                               chunk_size=None):
     num_householder = _check_householder(q, k, num_householder)
     if chunk_size is None:
-        chunk_size = default_chunk_size(num_householder)
-    check_chunk_size(chunk_size)
+        chunk_size = default_chunk_size(num_householder, CHUNK_SIZES)
+    check_chunk_size(chunk_size, CHUNK_SIZES)
     q, k = normalize_qk(q, k, use_qk_l2norm_in_kernel)
     return call("chunk", "delta_product", CHUNKED, dict(q=q, k=k, v=v, beta=beta, g=g), scale=scale,
                 initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                 chunk_size=chunk_size)
 
 
-FORMS = {"chunk": chunk_gated_delta_product}
+FORMS = register_forms("delta_product", {"chunk": chunk_gated_delta_product}, contracts=CONTRACTS)

@@ -15,9 +15,10 @@ Precision contract ``fp32``: inputs up-cast to fp32, fp32 state, fp32 ieee dot p
 from __future__ import annotations
 
 from lrnnspec.impls.delta_rule import normalize_qk
-from lrnnspec.impls.driver import Chunked, call
+from lrnnspec.impls.driver import Chunked, call, check_chunk_size
+from lrnnspec.impls.registry import register_forms
 
-from .gated_delta_rule import CONTRACTS, check_chunk_size, delta_core
+from .gated_delta_rule import CHUNK_SIZES, CONTRACTS, delta_core
 
 __all__ = ["chunk_delta_rule", "FORMS", "CONTRACTS"]
 
@@ -26,11 +27,11 @@ CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "beta")
 
 def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False,
                      use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
-    check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size, CHUNK_SIZES)
     q, k = normalize_qk(q, k, use_qk_l2norm_in_kernel)
     return call("chunk", "delta_rule", CHUNKED, dict(q=q, k=k, v=v, beta=beta), scale=scale,
                 initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                 chunk_size=chunk_size)
 
 
-FORMS = {"chunk": chunk_delta_rule}
+FORMS = register_forms("delta_rule", {"chunk": chunk_delta_rule}, contracts=CONTRACTS)

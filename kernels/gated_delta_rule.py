@@ -52,8 +52,9 @@ import torch
 import triton
 import triton.language as tl
 
-from lrnnspec.impls.driver import Chunked, call
+from lrnnspec.impls.driver import Chunked, call, check_chunk_size
 from lrnnspec.impls.delta_rule import normalize_qk
+from lrnnspec.impls.registry import register_forms
 from lrnnspec.spec.errors import SpecError
 
 CONTRACTS = {"fp64": "fp64", "fp32": "fp32", "fp16": "mixed-fp16", "bf16": "mixed-bf16"}
@@ -66,13 +67,6 @@ CHUNK_SIZES = (16, 32, 64)
 # the [K, V] state, and Triton's default 3 stages of prefetched chunk tiles need 262 KB (forward) and
 # 361 KB (backward) of shared memory at K = V = 128 in fp32 — over the H100's 227 KB; one stage: 64 / 160 KB
 SCAN_STAGES = 1
-
-
-def check_chunk_size(chunk_size, allowed=CHUNK_SIZES) -> int:
-    """``chunk_size`` must be one of ``allowed`` (a plain int, not a bool or float)."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size not in allowed:
-        raise SpecError("chunk_size", f"the Triton kernels take chunk_size in {set(allowed)}, got {chunk_size!r}")
-    return chunk_size
 
 
 def block(n: int, lo: int = 16) -> int:
@@ -402,11 +396,11 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None, out
     """FLA ``chunk_gated_delta_rule``: q, k [B,T,H,K] (k unit-norm, or ``use_qk_l2norm_in_kernel``);
     v [B,T,HV,V] (HV % H == 0); g [B,T,HV] ≤ 0; beta [B,T,HV] ∈ [0, 2]; initial_state [N,HV,K,V];
     ``chunk_size`` ∈ {16, 32, 64}. Returns (o [B,T,HV,V] in v's dtype, final state fp32 or None)."""
-    check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size, CHUNK_SIZES)
     q, k = normalize_qk(q, k, use_qk_l2norm_in_kernel)
     return call("chunk", "gated_delta_rule", CHUNKED, dict(q=q, k=k, v=v, g=g, beta=beta), scale=scale,
                 initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                 chunk_size=chunk_size)
 
 
-FORMS = {"chunk": chunk_gated_delta_rule}
+FORMS = register_forms("gated_delta_rule", {"chunk": chunk_gated_delta_rule}, contracts=CONTRACTS)

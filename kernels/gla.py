@@ -19,9 +19,10 @@ fp32 state). On the CPU the kernels run under ``TRITON_INTERPRET=1`` (set before
 
 from __future__ import annotations
 
-from lrnnspec.impls.driver import Chunked, call
+from lrnnspec.impls.driver import Chunked, call, check_chunk_size
+from lrnnspec.impls.registry import register_forms
 
-from ._gated_linear_triton import check_chunk_size, gla_chunk_bwd, gla_chunk_fwd
+from ._gated_linear_triton import CHUNK_SIZES, gla_chunk_bwd, gla_chunk_fwd
 
 CONTRACTS = {"fp64": "fp64", "fp32": "fp32", "fp16": "mixed-fp16", "bf16": "mixed-bf16"}
 """Declared precision contracts: inputs up-cast to fp32 (fp64 stays fp64), fp32 state, IEEE fp32 dots."""
@@ -36,11 +37,11 @@ CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "g")}, 
 
 
 def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None, chunk_size=64):
-    check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size, CHUNK_SIZES)
     return call("chunk", "gla", CHUNKED, dict(q=q, k=k, v=v, g=g), scale=scale, initial_state=initial_state,
                 output_final_state=output_final_state, cu_seqlens=cu_seqlens, chunk_size=chunk_size)
 
 
-FORMS = {"chunk": chunk_gla}
+FORMS = register_forms("gla", {"chunk": chunk_gla}, contracts=CONTRACTS)
 
 __all__ = ["chunk_gla", "FORMS", "CONTRACTS", "gla_chunk_fwd", "gla_chunk_bwd"]

@@ -18,10 +18,11 @@ GVA, varlen, padding and dtype policy are those of :func:`lrnnspec.impls.simple_
 
 from __future__ import annotations
 
-from lrnnspec.impls.driver import Chunked, call
+from lrnnspec.impls.driver import Chunked, call, check_chunk_size
 from lrnnspec.impls.simple_gla import _gate
+from lrnnspec.impls.registry import register_forms
 
-from ._gated_linear_triton import check_chunk_size, simple_gla_chunk_bwd, simple_gla_chunk_fwd
+from ._gated_linear_triton import CHUNK_SIZES, simple_gla_chunk_bwd, simple_gla_chunk_fwd
 
 CONTRACTS = {"fp64": "fp64", "fp32": "fp32", "fp16": "mixed-fp16", "bf16": "mixed-bf16"}
 """Declared precision contracts: inputs up-cast to fp32 (fp64 stays fp64), fp32 state, IEEE fp32 dots."""
@@ -37,12 +38,12 @@ CHUNKED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "g")}, 
 
 def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None, output_final_state=False,
                      cu_seqlens=None, chunk_size=64):
-    check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size, CHUNK_SIZES)
     return call("chunk", "simple_gla", CHUNKED, dict(q=q, k=k, v=v, g=_gate(g, g_gamma, v)), scale=scale,
                 initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                 chunk_size=chunk_size)
 
 
-FORMS = {"chunk": chunk_simple_gla}
+FORMS = register_forms("simple_gla", {"chunk": chunk_simple_gla}, contracts=CONTRACTS)
 
 __all__ = ["chunk_simple_gla", "FORMS", "CONTRACTS", "simple_gla_chunk_fwd", "simple_gla_chunk_bwd"]

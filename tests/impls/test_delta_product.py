@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lrnnspec.impls import delta_product, gated_delta_rule
+from lrnnspec.impls.driver import default_chunk_size
 from lrnnspec.spec import random_inputs
 from lrnnspec.spec.errors import SpecError
 from lrnnspec.strategies import cases
@@ -145,7 +146,7 @@ def test_num_householder_validated():
 
 def test_default_chunk_size_is_64_micro_steps():
     assert inspect.signature(delta_product.chunk_gated_delta_product).parameters["chunk_size"].default is None
-    assert [delta_product.default_chunk_size(n) for n in (1, 2, 3, 64, 100)] == [64, 32, 21, 1, 1]
+    assert [default_chunk_size(n) for n in (1, 2, 3, 64, 100)] == [64, 32, 21, 1, 1]
     x, init = _inputs(70, 3, seed=9)
     want_o, want_S = spec("delta_product", x, init)
     o, S = delta_product.chunk_gated_delta_product(x["q"], x["k"], x["v"], x["g"], x["beta"], 3, initial_state=init,

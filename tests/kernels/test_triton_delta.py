@@ -27,6 +27,7 @@ from lrnnspec.impls import delta_product as impl_dp  # noqa: E402
 from lrnnspec.impls import delta_rule as impl_dr  # noqa: E402
 from lrnnspec.impls import gated_delta_rule as impl_gdn  # noqa: E402
 from lrnnspec.impls.delta import ut_core  # noqa: E402
+from lrnnspec.impls.driver import default_chunk_size  # noqa: E402
 from lrnnspec.kernels import delta_product, delta_rule, gated_delta_rule  # noqa: E402
 from lrnnspec.kernels.gated_delta_rule import gated_delta_chunk, gated_delta_chunk_fwd  # noqa: E402
 from lrnnspec.spec import evaluate  # noqa: E402
@@ -313,8 +314,9 @@ def test_public_signatures_match_impls_and_modules_declare_contract():
         assert module.CONTRACTS["fp32"] == "fp32" and module.CONTRACTS["fp16"] == "mixed-fp16"
         assert list(module.FORMS) == ["chunk"]
         assert "chunk" in module.__doc__
-    assert delta_product.default_chunk_size(1) == 64 and delta_product.default_chunk_size(2) == 32
-    assert delta_product.default_chunk_size(3) == 16 and delta_product.default_chunk_size(8) == 16
+    sizes = delta_product.CHUNK_SIZES
+    assert default_chunk_size(1, sizes) == 64 and default_chunk_size(2, sizes) == 32
+    assert default_chunk_size(3, sizes) == 16 and default_chunk_size(8, sizes) == 16
 
 
 def test_torch_compile_of_the_public_function_equals_eager():
