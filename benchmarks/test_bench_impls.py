@@ -1,3 +1,3 @@
 """The impls benchmark suite (lives in the package so `lrnnspec bench` runs it when installed)."""
 
-from lrnnspec.bench_suite import *  # noqa: F401,F403
+from lrnnspec.bench.suite import *  # noqa: F401,F403

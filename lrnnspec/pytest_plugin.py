@@ -16,7 +16,7 @@ option                      environment variable     value
 ==========================  =======================  =================================================
 ``--lrnnspec-target``       ``LRNNSPEC_TARGET``      ``package.module:function`` or ``path/to/file.py:function``
 ``--lrnnspec-family``       ``LRNNSPEC_FAMILY``      the spec family (required with a target)
-``--lrnnspec-convention``   ``LRNNSPEC_CONVENTION``  fla (default), mamba_ssm, mlstm_kernels, native
+``--lrnnspec-convention``   ``LRNNSPEC_CONVENTION``  fla (default), mamba_ssm, mlstm_kernels, native; DAG: chain, grid
 ``--lrnnspec-dtypes``       ``LRNNSPEC_DTYPES``      comma-separated fp32 (default), fp16, bf16, fp64
 ``--lrnnspec-device``       ``LRNNSPEC_DEVICE``      a torch device, default cpu
 ``--lrnnspec-xfails``       ``LRNNSPEC_XFAILS``      a file of test ids expected to fail (below)
@@ -27,14 +27,17 @@ option                      environment variable     value
 Any of them set without a target is a usage error (so is every bad value), never ignored.
 
 Test ids: ``lrnnspec::<property>[<dtype>]`` (``lrnnspec::forward[fp32]``, ``lrnnspec::gradients[bf16]``),
-one per property of :data:`lrnnspec.certifier.PROPERTIES` and per dtype, ordered dtype by dtype as in
-``lrnnspec certify``. They are added to whatever else the session collects, under a collector
+one per property of the family's kind (:data:`lrnnspec.harness.sequence.PROPERTIES`, or
+:data:`lrnnspec.harness.dag.PROPERTIES` for DAG families such as pLSTM) and per dtype, ordered
+dtype by dtype as in ``lrnnspec certify``. The kernel runs in its own process, started once for the
+session. They are added to whatever else the session collects, under a collector
 named ``lrnnspec`` and with the marker ``lrnnspec``: select them with ``-m lrnnspec`` (or leave them
 out with ``-m "not lrnnspec"``), one property with ``-k forward``, one test with ``-k "forward and fp32"``
 or drop one with ``--deselect "lrnnspec::forward[fp32]"``. A verdict maps onto pytest's outcomes:
-pass → passed; not applicable / not checked → skipped with the reason; fail → failed with the shrunk
+pass → passed; not applicable → skipped with the reason; fail → failed with the shrunk
 counterexample and the command replaying it (``lrnnspec replay FILE``; the file is written to
-``--lrnnspec-out`` or a fresh temporary directory).
+``--lrnnspec-out`` or a fresh temporary directory); error (the harness's own failure) → failed with
+its traceback.
 
 Examples per property: ``--lrnnspec-max-examples`` / ``LRNNSPEC_MAX_EXAMPLES``; else the active
 Hypothesis profile (``--hypothesis-profile NAME`` or one a conftest loaded): for lrnnspec's own profile
@@ -105,7 +108,7 @@ class Setup:
     examples_from: str
     seed: int
     properties: tuple[str, ...]
-    kernel: Any                                       # lrnnspec.certifier.Kernel
+    kernel: Any                                       # lrnnspec.harness.kernel.Kernel
     xfails: dict[str, tuple[str, int, str]] = field(default_factory=dict)   # id -> (file, line, reason)
     xfails_file: str | None = None
     out: Path | None = None
@@ -198,7 +201,7 @@ class LrnnspecItem(pytest.Item):
         self.prop, self.dtype = prop, dtype
 
     def runtest(self) -> None:
-        from lrnnspec.certifier import run_property
+        from lrnnspec.harness.runner import run_property
 
         setup: Setup = self.parent.lrnnspec_setup
         verdict = run_property(setup.kernel, self.prop, self.dtype, max_examples=setup.max_examples, seed=setup.seed)
@@ -208,10 +211,13 @@ class LrnnspecItem(pytest.Item):
             self.user_properties.append(("lrnnspec_worst_normalized", float(verdict.worst["worst_normalized"])))
         if verdict.status == "pass":
             return
-        if verdict.status == "not_applicable":
+        if verdict.status in ("not_applicable", "unsupported"):
             pytest.skip(f"{self.nodeid}: {verdict.status.replace('_', ' ')}: {verdict.reason}")
         if verdict.status == "fail":
             pytest.fail(self._failure_text(setup, verdict), pytrace=False)
+        if verdict.status == "error":
+            pytest.fail(f"{self.nodeid}: the harness failed (lrnnspec's own error, not the kernel's): "
+                        f"{verdict.reason}\n{verdict.traceback}", pytrace=False)
         pytest.fail(f"{self.nodeid}: unexpected verdict status {verdict.status!r}: {verdict.reason}", pytrace=False)
 
     def _failure_text(self, setup: Setup, verdict) -> str:
@@ -264,9 +270,11 @@ def _configure(config: pytest.Config) -> Setup | None:
         return None
 
     # only now, with a target configured, is anything heavy imported
-    from lrnnspec.certifier import PROFILE_EXAMPLES, PROPERTIES, TORCH_DTYPES, Kernel
-    from lrnnspec.targets import TargetError, load_target
-    from lrnnspec.conventions import CONVENTIONS
+    from lrnnspec import PROFILE_EXAMPLES
+    from lrnnspec.harness.conventions import CONVENTIONS, DAG_CONVENTIONS, convention_for
+    from lrnnspec.harness.kernel import TORCH_DTYPES, Kernel
+    from lrnnspec.harness.process import KernelDied, LoadError
+    from lrnnspec.harness.targets import TargetError, check_target
     from lrnnspec.spec import get_family
     from lrnnspec.spec.errors import SpecError
 
@@ -278,29 +286,33 @@ def _configure(config: pytest.Config) -> Setup | None:
         fam = get_family(family.value)
     except SpecError as exc:
         raise _Bad(f"{family.source}: {exc}") from None
-    if fam.kind != "sequence":
-        raise _Bad(f"{family.source}: {family.value!r} is a {fam.kind} family; certification covers sequence "
-                   f"families only for now")
-
-    convention = raw["convention"].value if raw["convention"] else "fla"
-    conv_source = raw["convention"].source if raw["convention"] else f"{_either('convention')} (default fla)"
-    if convention not in CONVENTIONS:
-        raise _Bad(f"{conv_source}: must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
-    _check_convention_fits(conv_source, convention, fam)
-
+    known = CONVENTIONS if fam.kind == "sequence" else DAG_CONVENTIONS
+    convention = raw["convention"].value if raw["convention"] else None
+    if convention is not None:
+        source = raw["convention"].source
+        if convention not in known:
+            raise _Bad(f"{source}: must be one of {', '.join(known)}, got {convention!r}")
+        if fam.kind == "sequence":
+            try:
+                convention_for(convention, fam.name)
+            except SpecError as exc:
+                raise _Bad(f"{source}: {str(exc).removeprefix('convention: ')}") from None
     dtypes = _parse_dtypes(raw["dtypes"], TORCH_DTYPES)
     device = _check_device(raw["device"])
     max_examples, examples_from = _examples(config, raw["max_examples"], PROFILE_EXAMPLES)
     seed = _seed(config)
-
     try:
-        fn = load_target(target.value)
+        checked = check_target(target.value)
+        kernel = Kernel(checked, fam.name, convention, device, DEFAULT_TIMEOUT)
     except TargetError as exc:
         raise _Bad(f"{target.source}: {exc}") from None
-    try:
-        kernel = Kernel(fn, fam.name, convention, device, DEFAULT_TIMEOUT)
+    except LoadError as exc:
+        raise _Bad(f"{target.source}: {exc}") from None
+    except KernelDied as exc:
+        raise _Bad(f"{target.source}: the kernel's process failed while loading {target.value!r}: {exc}") from None
     except SpecError as exc:
         raise _Bad(f"{target.source}: cannot certify {target.value!r}: {exc}") from None
+    config.add_cleanup(kernel.close)
 
     out = None
     if raw["out"] is not None:
@@ -308,22 +320,12 @@ def _configure(config: pytest.Config) -> Setup | None:
         if out.exists() and not out.is_dir():
             raise _Bad(f"{raw['out'].source}: {out} exists and is not a directory")
 
-    setup = Setup(_absolute_target(target.value), fam.name, convention, dtypes, device, max_examples, examples_from,
-                  seed, tuple(PROPERTIES), kernel, out=out)
+    setup = Setup(checked, fam.name, kernel.convention, dtypes, device, max_examples, examples_from, seed,
+                  tuple(kernel.domain.properties), kernel, out=out)
     if raw["xfails"] is not None:
         setup.xfails_file = raw["xfails"].value
         setup.xfails = _parse_xfails(raw["xfails"], setup.node_ids())
     return setup
-
-
-def _check_convention_fits(source: str, convention: str, fam) -> None:
-    """The conventions that only map particular families (:mod:`lrnnspec.conventions`)."""
-    if convention == "mamba_ssm" and fam.name not in ("mamba", "mamba2"):
-        raise _Bad(f"{source}: mamba_ssm applies to families mamba and mamba2, not {fam.name!r}")
-    needs = {"q", "k", "v", "i", "f"}
-    if convention == "mlstm_kernels" and not needs <= {i.name for i in fam.inputs}:
-        raise _Bad(f"{source}: mlstm_kernels passes inputs q, k, v, i, f; family {fam.name!r} has "
-                   f"{', '.join(i.name for i in fam.inputs)}")
 
 
 def _parse_dtypes(setting: _Setting | None, known) -> list[str]:
@@ -393,14 +395,6 @@ def _seed(config: pytest.Config) -> int:
         raise _Bad(f"--hypothesis-seed: lrnnspec's tests need an integer seed, got {value!r}") from None
 
 
-def _absolute_target(target: str) -> str:
-    """File targets as absolute paths, so that the replay file works from any directory."""
-    module, _, attr = target.rpartition(":")
-    if module.endswith(".py") or "/" in module:
-        return f"{Path(module).resolve()}:{attr}"
-    return target
-
-
 def _parse_xfails(setting: _Setting, ids: list[str]) -> dict[str, tuple[str, int, str]]:
     path = Path(setting.value).expanduser()
     try:
@@ -436,8 +430,9 @@ def _write_replay(setup: Setup, verdict) -> Path:
     import json
     import tempfile
 
-    from lrnnspec import SPEC_VERSION, tolerance
-    from lrnnspec.certificate import Certificate, environment, kernel_identity
+    from lrnnspec import SPEC_VERSION
+    from lrnnspec.harness import tolerance
+    from lrnnspec.harness.certificate import Certificate, certificate_stem, kernel_identity
 
     if setup.out is not None:
         out = setup.out
@@ -446,14 +441,13 @@ def _write_replay(setup: Setup, verdict) -> Path:
             _TEMP_OUT.append(Path(tempfile.mkdtemp(prefix="lrnnspec-replay-")))
         out = _TEMP_OUT[0]
     out.mkdir(parents=True, exist_ok=True)
-    cert = Certificate(kernel=kernel_identity(setup.kernel.fn, setup.target), family=setup.family,
+    cert = Certificate(kernel=kernel_identity(setup.target, setup.kernel.process.info), family=setup.family,
                        convention=setup.convention, dtypes=[verdict.dtype], device=setup.device,
-                       environment=environment(), spec_version=SPEC_VERSION,
+                       environment=dict(setup.kernel.process.environment or {}), spec_version=SPEC_VERSION,
                        contracts={verdict.dtype: tolerance.CONTRACTS[verdict.dtype]},
                        tolerance={"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP},
                        profile="pytest", seed=setup.seed, max_examples=setup.max_examples, verdicts=[verdict],
                        seconds=verdict.seconds)
-    slug = setup.target.replace(":", ".").replace("/", "_").lstrip("_")
-    path = out / f"{setup.family}-{slug}-{verdict.property}-{verdict.dtype}.json"
+    path = out / f"{certificate_stem(setup.family, setup.target)}-{verdict.property}-{verdict.dtype}.json"
     path.write_text(json.dumps(cert.to_json(), indent=1))
     return path

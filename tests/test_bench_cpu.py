@@ -3,7 +3,7 @@ ratios it computes and the ✓/✗ it gives them against the issue's targets (no
 
 import pytest
 
-from lrnnspec import bench_report as report
+from lrnnspec.bench import report
 
 
 def _entry(name, median, **extra):
@@ -26,7 +26,7 @@ def fake_run():
             # side by side: each row's median is of the pairs; the sides' medians are in extra_info
             _entry("test_fla_forward[simple_gla]", 0.05, family="simple_gla", form="fla", ours=0.010, fla=0.030),
             _entry("test_fla_backward[simple_gla]", 0.3, family="simple_gla", form="fla", ours=0.100, fla=0.150),
-            _entry("test_plstm_forward", 2.0, family="plstm", recurrent=1.2, chunk=0.05),
+            _entry("test_dag_forward[plstm]", 2.0, family="plstm", kind="dag", recurrent=1.2, chunk=0.05),
         ],
     }
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lrnnspec import bench_gpu_report as report
-from lrnnspec import bench_gpu_suite as suite
+from lrnnspec.bench import gpu_report as report
+from lrnnspec.bench import gpu_suite as suite
 from lrnnspec.cli import main
 from lrnnspec.commands.bench import _Outcomes
 
@@ -84,7 +84,7 @@ def test_suite_shape_matches_the_issue():
 
 def test_suite_collects_exactly_the_issue_configurations(capsys):
     code = pytest.main([suite.__file__, "--collect-only", "-q", "-p", "no:cacheprovider",
-                        "-o", "python_files=bench_gpu_suite.py"])
+                        "-o", "python_files=gpu_suite.py"])
     out = capsys.readouterr().out
     assert code == 0
     nodes = [line.split("::", 1)[1] for line in out.splitlines() if "::" in line]
@@ -95,7 +95,7 @@ def test_suite_collects_exactly_the_issue_configurations(capsys):
 
 @no_gpu
 def test_suite_refuses_to_run_without_cuda(capsys):
-    code = pytest.main([suite.__file__, "-q", "-p", "no:cacheprovider", "-o", "python_files=bench_gpu_suite.py",
+    code = pytest.main([suite.__file__, "-q", "-p", "no:cacheprovider", "-o", "python_files=gpu_suite.py",
                         "-k", "matmul or simple_gla-T2048-fwd-fla"])
     captured = capsys.readouterr()
     assert code == 2

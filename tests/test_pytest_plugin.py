@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from lrnnspec.certificate import environment
-from lrnnspec.certifier import PROPERTIES
+import ml_dtypes  # noqa: F401 - see below
+
 from lrnnspec.cli import main as lrnnspec_main
+from lrnnspec.harness.sequence import PROPERTIES
 from lrnnspec.pytest_plugin import OPTIONS, node_id
 
 # pytester's in-process runs drop the modules they imported from sys.modules afterwards; a native
-# extension imported again then aborts the interpreter. Import up front what a failing lrnnspec test
-# imports to write its replay file (the certificate's environment() imports triton when installed).
-environment()
+# extension imported again then fails ("DType ... appears already registered"). The spec's emulate
+# engine imports ml_dtypes lazily, so it is imported up front.
 
 pytest_plugins = ["pytester"]
 
@@ -70,6 +70,15 @@ def test_correct_kernel_every_property_passes_or_skips_with_its_reason(pytester)
     assert reports[node_id("forward", "fp32")].passed and reports[node_id("gradients", "fp32")].passed
     assert dict(reports[node_id("forward", "fp32")].user_properties)["lrnnspec_examples"] == 3
     assert reprec.ret == pytest.ExitCode.OK
+
+
+def test_a_dag_family_is_certified_from_pytest_too(pytester):
+    from lrnnspec.harness.dag import PROPERTIES as DAG_PROPERTIES
+
+    result = pytester.runpytest(*kernel_args("lrnnspec.impls.plstm:chunked_2d", "plstm", *FAST),
+                                "-k", "forward or boundary or final_state")
+    result.assert_outcomes(passed=2, skipped=1, deselected=len(DAG_PROPERTIES) - 3)
+    result.stdout.fnmatch_lines(["lrnnspec: lrnnspec.impls.plstm:chunked_2d as plstm (grid) on cpu, *"])
 
 
 def test_ids_are_dtype_major_under_a_lrnnspec_node_and_can_be_selected(pytester):
@@ -147,12 +156,12 @@ BROKEN_MODULE = "raise RuntimeError('boom at import')\n"
     (["--lrnnspec-dtypes", "fp16"], {}, "--lrnnspec-dtypes set without a target"),
     (kernel_args(CORRECT, "no_such_family"), {}, "--lrnnspec-family: family: unknown family 'no_such_family'"),
     ([], {"LRNNSPEC_TARGET": CORRECT, "LRNNSPEC_FAMILY": "nope"}, "LRNNSPEC_FAMILY: family: unknown family 'nope'"),
-    (kernel_args(CORRECT, "plstm"), {}, "--lrnnspec-family: 'plstm' is a dag family; certification covers sequence"),
+    (kernel_args(CORRECT, "plstm"), {}, f"--lrnnspec-target: cannot certify '{CORRECT}': convention: cannot tell"),
     (kernel_args("lrnnspec.impls"), {}, "--lrnnspec-target: TARGET must be package.module:function"),
     (kernel_args("no_such_module:fn"), {}, "--lrnnspec-target: cannot import 'no_such_module': ModuleNotFoundError"),
     (kernel_args("lrnnspec.impls.simple_gla:nope"), {},
      "--lrnnspec-target: 'lrnnspec.impls.simple_gla' has no attribute"),
-    (kernel_args("broken.py:fn"), {}, "--lrnnspec-target: cannot import 'broken.py': RuntimeError: boom at import"),
+    (kernel_args("broken.py:fn"), {}, "--lrnnspec-target: cannot import '*broken.py': RuntimeError: boom at import"),
     (kernel_args("missing.py:fn"), {}, "--lrnnspec-target: no such file: missing.py"),
     (kernel_args(CORRECT, "simple_gla", "--lrnnspec-convention", "jax"), {},
      "--lrnnspec-convention: must be one of fla, mamba_ssm, mlstm_kernels, native, got 'jax'"),
@@ -225,7 +234,7 @@ def test_unconfigured_in_a_fresh_process_it_imports_nothing_heavy(pytester):
 
         def test_probe(pytestconfig):
             assert pytestconfig.pluginmanager.has_plugin("lrnnspec")      # loaded through the entry point
-            heavy = [m for m in ("torch", "hypothesis", "numpy", "lrnnspec.certifier") if m in sys.modules]
+            heavy = [m for m in ("torch", "hypothesis", "numpy", "lrnnspec.harness.kernel") if m in sys.modules]
             assert not heavy, heavy
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

@@ -1,7 +1,7 @@
 """``lrnnspec bench``: run the benchmark suite (pytest-benchmark) and write reports/bench.md.
 
-``--device cuda`` runs the GPU suite (:mod:`lrnnspec.bench_gpu_suite`) instead and writes
-reports/bench-gpu.md + bench-gpu.json (:mod:`lrnnspec.bench_gpu_report`); it needs a CUDA device.
+``--device cuda`` runs the GPU suite (:mod:`lrnnspec.bench.gpu_suite`) instead and writes
+reports/bench-gpu.md + bench-gpu.json (:mod:`lrnnspec.bench.gpu_report`); it needs a CUDA device.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ def _bench(args) -> int:
         return _bench_cuda(args)
     if not _have_pytest_benchmark("lrnnspec bench"):
         return 2
-    import lrnnspec.bench_suite as suite
-    from lrnnspec.bench_report import render
+    import lrnnspec.bench.suite as suite
+    from lrnnspec.bench.report import render
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,8 +85,8 @@ def _bench_cuda(args) -> int:
         return 2
     if not _have_pytest_benchmark("--device cuda: lrnnspec bench"):
         return 2
-    import lrnnspec.bench_gpu_suite as suite
-    from lrnnspec.bench_gpu_report import render_summary, summarize
+    import lrnnspec.bench.gpu_suite as suite
+    from lrnnspec.bench.gpu_report import render_summary, summarize
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """``lrnnspec conformance``: certify every built-in implementation and write reports/conformance.md
 (a matrix family × implementation × dtype → verdict, worst normalized error, time) plus the JSON
-certificates. Exit 0 if every implementation is certified, 1 otherwise.
+certificates. Exit 0 if every implementation is certified, 1 if a property failed, 3 if only the
+harness failed.
 
 ``--device cuda`` certifies on the GPU and writes ``conformance-gpu.md`` + ``certificates-gpu/``
 (the CPU report is left alone); there ``--backend fla`` adds flash-linear-attention's Triton chunk
@@ -25,13 +26,11 @@ def report_names(device: str) -> tuple[str, str]:
 
 def _certify_one(target: str, family: str, convention: str, contracts: dict, dtypes: list[str], device: str,
                  examples: int | None, seed: int, profile: str, timeout: float, out: str):
-    """One implementation's certificate (a worker's job: it imports the target itself)."""
-    from lrnnspec.certificate import certify
-    from lrnnspec.targets import load_target
+    """One implementation's certificate (the kernel runs in a process of its own)."""
+    from lrnnspec.harness.certificate import certify
 
-    return certify(load_target(target), family, convention=convention, dtypes=dtypes, device=device,
-                   max_examples=examples, seed=seed, profile=profile, timeout=timeout, out=out, target=target,
-                   contracts=contracts)
+    return certify(target, family, convention=convention, dtypes=dtypes, device=device, max_examples=examples,
+                   seed=seed, profile=profile, timeout=timeout, out=out, contracts=contracts)
 
 
 def _conformance(args) -> int:
@@ -108,7 +107,9 @@ def _conformance(args) -> int:
     rows = list(zip(impls, certificates))
     (out / report).write_text(render(rows, dtypes, args, time.perf_counter() - start))
     print(f"wrote {out / report} and {len(rows)} certificates in {certs_dir}")
-    return 0 if all(c.certified for _, c in rows) else 1
+    if all(c.certified for _, c in rows):
+        return 0
+    return 1 if any(v.status == "fail" for _, c in rows for v in c.verdicts) else 3
 
 
 def render(rows, dtypes, args, seconds) -> str:
@@ -129,9 +130,10 @@ def render(rows, dtypes, args, seconds) -> str:
         for dtype in dtypes:
             vs = [v for v in cert.verdicts if v.dtype == dtype]
             worst = max((v.worst.get("worst_normalized", 0.0) for v in vs if v.worst), default=0.0)
-            fails = ", ".join(v.property for v in vs if v.status == "fail") or "—"
+            fails = ", ".join(v.property + (" (harness error)" if v.status == "error" else "")
+                              for v in vs if v.status in ("fail", "error")) or "—"
             na = ", ".join(v.property for v in vs if v.status == "not_applicable") or "—"
-            verdict = "certified" if all(v.status != "fail" for v in vs) else "**not certified**"
+            verdict = "certified" if all(v.status not in ("fail", "error") for v in vs) else "**not certified**"
             lines.append(f"| {impl.family} | `{impl.target.split(':')[1]}` ({impl.form}) | {impl.backend} | {dtype} | "
                          f"`{cert.contracts[dtype]}` | {verdict} | {worst:.3g} | {fails} | {na} | "
                          f"{sum(v.seconds for v in vs):.1f} |")

@@ -30,7 +30,8 @@ from typing import Callable
 
 import torch
 
-from lrnnspec.certifier import PROPERTIES
+from lrnnspec.harness.sequence import PROPERTIES
+from lrnnspec.harness.targets import load_module_file
 from lrnnspec.impls import delta as _delta
 from lrnnspec.impls import gated_delta_rule as _gdn
 from lrnnspec.impls import delta_rule as _dr
@@ -41,7 +42,8 @@ from lrnnspec.impls import simple_gla as _sgla
 from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, scan_chunk_states, to_chunks
 from lrnnspec.impls.driver import Chunked, call
 from lrnnspec.impls.gated_linear import key_gate_scores
-from lrnnspec.targets import load_module_file
+
+FILE = os.path.abspath(__file__)
 
 
 
@@ -64,6 +66,11 @@ class PlantedBug:
             raise ValueError(f"{self.name}: unknown property {self.expected_property!r}")
 
     @property
+    def target(self) -> str:
+        """What the harness imports in the kernel's process: this file's function."""
+        return f"{FILE}:{self.fn.__name__}"
+
+    @property
     def base(self) -> Callable:
         """The correct function this bug derives from."""
         module, name = self.derives_from.split(":")
@@ -79,6 +86,11 @@ class CorrectKernel:
     convention: str
     fn: Callable
     notes: str = ""
+    target: str = ""             # lrnnspec.impls forms: their module:function; else this file's function
+
+    def __post_init__(self):
+        if not self.target:
+            object.__setattr__(self, "target", f"{FILE}:{self.fn.__name__}")
 
 
 # =====================================================================================================
@@ -896,7 +908,7 @@ def _fla_missing() -> bool:
 def correct_kernels() -> list[CorrectKernel]:
     from lrnnspec.impls import implementations
 
-    ours = [CorrectKernel(i.id, i.family, i.convention, i.fn, "lrnnspec.impls form " + i.target)
+    ours = [CorrectKernel(i.id, i.family, i.convention, i.fn, "lrnnspec.impls form " + i.target, i.target)
             for i in implementations()]
     return ours + fla_references()
 

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from lrnnspec import conventions
+from lrnnspec.harness import conventions
+from lrnnspec.harness.kernel import Signature
+from lrnnspec.harness.sequence import capabilities_of
 from lrnnspec.spec import get_family
 from lrnnspec.spec.family import LOG_GATE
 from lrnnspec.spec.prepare import active_state
@@ -62,15 +64,15 @@ def run(fn, family, convention, case, *, dtype=torch.float32, chunk_size=None, w
         requires_grad=False):
     """Call ``fn`` on ``case`` (spec layout in and out); returns (inputs, initial state, o, state)."""
     fam = get_family(family)
-    caps = conventions.capabilities(fn, convention, family)
+    caps = capabilities_of(fn, convention, family)
     x = case.torch(dtype, requires_grad=requires_grad) if x is None else x
     init = case.torch_state(requires_grad=requires_grad) if init is None else init
-    opts = {k: v for k, v in case.options.items() if caps.accepts(k)}
+    opts = {k: v for k, v in case.options.items() if Signature.of(fn).names(k)}
     names = [c.name for c in active_state(fam, {o.name: o.default for o in fam.options} | case.options)]
     o, state = conventions.call(fn, convention, family, x, state_names=names, initial_state=init,
                                 want_state=want_state and caps.final_state,
                                 cu_seqlens=None if case.segments is None else torch.tensor(case.segments),
-                                chunk_size=chunk_size, options=opts)
+                                chunk_size=chunk_size, options=opts, dims=case.dims)
     return x, init, o, state
 
 
@@ -118,8 +120,8 @@ def test_corpus_shape():
 @pytest.mark.parametrize("bug", PLANTED, ids=lambda b: b.name)
 def test_signature_identical_to_the_correct_function(bug):
     assert inspect.signature(bug.fn) == inspect.signature(bug.base)
-    caps = conventions.capabilities(bug.fn, bug.convention, bug.family)
-    assert caps == conventions.capabilities(bug.base, bug.convention, bug.family)
+    caps = capabilities_of(bug.fn, bug.convention, bug.family)
+    assert caps == capabilities_of(bug.base, bug.convention, bug.family)
     assert bug.description and bug.trigger
 
 
@@ -356,11 +358,12 @@ DEMOS = {
 # --- the correct kernels ---------------------------------------------------------------------------
 def _correct_cases(kernel):
     fam = get_family(kernel.family)
-    caps = conventions.capabilities(kernel.fn, kernel.convention, kernel.family)
+    caps = capabilities_of(kernel.fn, kernel.convention, kernel.family)
     names = {d for i in fam.inputs for d in i.dims}
     gva = 2 if "HV" in names and "H" in names else 1
     init = "normal" if caps.initial_state else None
-    opts = {"scale": 0.7} if caps.accepts("scale") and any(o.name == "scale" for o in fam.options) else {}
+    opts = {"scale": 0.7} if Signature.of(kernel.fn).names("scale") and any(o.name == "scale" for o in fam.options) \
+        else {}
     chunk = 4 if caps.chunk_size else None
     optional = ("g",) if kernel.family == "delta_product" else ()    # g is positional there (FLA's order)
     gate = {"g": "mixed"} if any(i.name == "g" and i.domain_for({}) is LOG_GATE for i in fam.inputs) else None
@@ -397,9 +400,9 @@ def test_correct_list_covers_every_impl_form_and_the_fla_references():
 
 def test_fla_wrappers_declare_their_limits_in_the_signature():
     for k in planted.fla_references():
-        caps = conventions.capabilities(k.fn, k.convention, k.family)
+        caps, sig = capabilities_of(k.fn, k.convention, k.family), Signature.of(k.fn)
         assert caps.varlen == (k.family == "delta_product")        # only that reference loops over cu_seqlens
-        assert caps.initial_state and caps.final_state and caps.accepts("scale") and not caps.var_keyword
+        assert caps.initial_state and caps.final_state and sig.names("scale") and not sig.var_keyword
 
 
 def test_raw_fla_references_break_the_output_dtype_contract_the_wrappers_restore():

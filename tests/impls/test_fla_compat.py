@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrnnspec.impls import linear_attention
-from lrnnspec.targets import load_module_file
+from lrnnspec.harness.targets import load_module_file
 
 
 def _fla_naive(op: str):

@@ -15,7 +15,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrnnspec import conventions
+from lrnnspec.harness import conventions
+from lrnnspec.harness.kernel import Signature
+from lrnnspec.harness.sequence import capabilities_of
 from lrnnspec.impls import implementations
 from lrnnspec.spec import get_family, random_inputs
 from lrnnspec.spec.prepare import active_state
@@ -27,8 +29,8 @@ CHUNK = 4
 
 def _setup(impl):
     fam = get_family(impl.family)
-    caps = conventions.capabilities(impl.fn, impl.convention, impl.family)
-    fixed = {o.name: o.default for o in fam.options if not o.domain_only and not caps.accepts(o.name)}
+    caps = capabilities_of(impl.fn, impl.convention, impl.family)
+    fixed = {o.name: o.default for o in fam.options if not o.domain_only and not Signature.of(impl.fn).names(o.name)}
     return fam, caps, fixed
 
 
@@ -44,7 +46,7 @@ def _run(impl, case, caps, dtype=torch.float64, requires_grad=False):
     x = case.torch(dtype, requires_grad=requires_grad)
     init = case.torch_state(dtype=torch.float64 if dtype == torch.float64 else torch.float32,
                             requires_grad=requires_grad)
-    opts = {k: v for k, v in case.options.items() if caps.accepts(k) and not _domain_only(fam, k)}
+    opts = {k: v for k, v in case.options.items() if Signature.of(impl.fn).names(k) and not _domain_only(fam, k)}
     names = [c.name for c in active_state(fam, {o.name: o.default for o in fam.options} | case.options)]
     o, state = conventions.call(
         impl.fn, impl.convention, impl.family, x, state_names=names, initial_state=init, want_state=caps.final_state,
@@ -100,7 +102,7 @@ def _vjp(impl, case, caps, seed):
 def test_gradients_equal_recurrent_autograd(impl, data):
     recurrent = implementations(impl.family, "recurrent")[0]
     _, caps, case = _draw(data, impl, max_batch=1)
-    rcaps = conventions.capabilities(recurrent.fn, recurrent.convention, recurrent.family)
+    rcaps = capabilities_of(recurrent.fn, recurrent.convention, recurrent.family)
     want = _vjp(recurrent, case, rcaps, seed=case.seed % 1000)
     got = _vjp(impl, case, caps, seed=case.seed % 1000)
     for name, g in want.items():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from lrnnspec.certificate import certify
+from lrnnspec.harness.certificate import certify
 from lrnnspec.impls.registry import implementations
 
 KERNELS = implementations(backends=("triton",))

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from lrnnspec import conventions  # noqa: E402
+from lrnnspec.harness import conventions  # noqa: E402
 from lrnnspec.impls import gla as impl_gla  # noqa: E402
 from lrnnspec.impls import simple_gla as impl_sgla  # noqa: E402
 from lrnnspec.kernels import _gated_linear_triton as tri  # noqa: E402

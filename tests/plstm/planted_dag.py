@@ -7,6 +7,7 @@ that must reject it (others may fail too); ``description`` says where the bug li
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,6 +15,9 @@ import torch
 
 from lrnnspec.impls import plstm as P
 from lrnnspec.spec.graph import Graph, grid
+
+
+FILE = os.path.abspath(__file__)
 
 
 @dataclass(frozen=True)
@@ -24,25 +28,41 @@ class PlantedDagBug:
     expected_property: str
     description: str
 
+    @property
+    def target(self) -> str:
+        return f"{FILE}:{self.fn.__name__}"
+
+
+def explodes(q, k, v, S, T, M, D=None, scale=None, direction="right_down"):
+    """Not a planted bug: a 2-D form that raises on grids of more than four nodes·heads."""
+    if q.shape[1] * q.shape[2] > 4:
+        raise RuntimeError("kernel launch failed")
+    return P.parallel_2d(q, k, v, S, T, M, D, scale, direction)
+
+
+def takes_too_little(graph, q, k):
+    """Not a planted bug: a native DAG kernel that does not take the gates."""
+    return q
+
 
 def transposed_turns_2d(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down"):
     # BUG: the transition is indexed T[i, o] (in-port first), swapping the two turns T[1,0] ↔ T[0,1]
     return P.parallel_2d(q, k, v, S, T.transpose(-1, -2), M, D, scale, direction)
 
 
-def chunked_1d_drops_tail(q, k, v, S, T, M, D=None, scale=None, chunk: int = 16):
+def chunked_1d_drops_tail(q, k, v, S, T, M, D=None, scale=None, chunk_size: int = 16):
     n = q.shape[1]
-    full = (n // chunk) * chunk          # BUG: floor division — the last partial block is never launched
+    full = (n // chunk_size) * chunk_size          # BUG: floor division — the last partial block is never launched
     out = torch.zeros_like(v)
     if full:
         cut = lambda x: None if x is None else x[:, :full]  # noqa: E731
-        out[:, :full] = P.chunked_1d(cut(q), cut(k), cut(v), cut(S), cut(T), cut(M), cut(D), scale, chunk)
+        out[:, :full] = P.chunked_1d(cut(q), cut(k), cut(v), cut(S), cut(T), cut(M), cut(D), scale, chunk_size)
     return out
 
 
-def chunked_2d_ignores_direct(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down", chunk: int = 8):
+def chunked_2d_ignores_direct(q, k, v, S, T, M, D=None, scale=None, direction: str = "right_down", chunk_size: int = 8):
     # BUG: D is accepted but never added (the direct term D^n (qs^n·k^n) v^n of eq. 6 is dropped)
-    return P.chunked_2d(q, k, v, S, T, M, None, scale, direction, chunk)
+    return P.chunked_2d(q, k, v, S, T, M, None, scale, direction, chunk_size)
 
 
 def _raster_graph(h: int, w: int, direction: str) -> Graph:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from lrnnspec.arrow_pointing import PADDING, SPLITS, ArrowPointing
+from .arrow_pointing import PADDING, SPLITS, ArrowPointing
 
 
 def ray_hits_disk(p, phi, c, r):

@@ -35,7 +35,7 @@ def test_2d_forms_equal_the_spec_recurrence(h, w, direction, chunk, seed, mode):
     assert_close(P.recurrent(g, **flat).reshape(want.shape), want)
     assert_close(P.parallel_dag(g, **flat).reshape(want.shape), want)
     assert_close(P.parallel_2d(**t, direction=direction), want)
-    assert_close(P.chunked_2d(**t, direction=direction, chunk=chunk), want)
+    assert_close(P.chunked_2d(**t, direction=direction, chunk_size=chunk), want)
 
 
 @given(st.integers(1, 40), st.sampled_from([1, 2, 4, 8]), st.integers(0, 2**16))
@@ -44,7 +44,7 @@ def test_1d_forms_equal_the_spec_recurrence(n, chunk, seed):
     x = random_dag_inputs("plstm", g, seed=seed, B=2, H=2, K=3, V=2)
     want = evaluate_dag("plstm", x, graph=g).output
     t = tensors(x)
-    for got in (P.recurrent(g, **t), P.parallel_dag(g, **t), P.parallel_1d(**t), P.chunked_1d(**t, chunk=chunk)):
+    for got in (P.recurrent(g, **t), P.parallel_dag(g, **t), P.parallel_1d(**t), P.chunked_1d(**t, chunk_size=chunk)):
         assert_close(got, want)
 
 
@@ -87,7 +87,7 @@ def test_2d_gradients_equal_the_recurrence_autograd(form):
     x = random_dag_inputs("plstm", g, seed=6, B=1, H=2, K=3, V=2)
     a, b = tensors(x, grad=True), tensors(x, grad=True)
     ref = P.recurrent(g, **{k: v.reshape(1, h * w, *v.shape[3:]) for k, v in a.items()})
-    kw = {"chunk": 2} if form == "chunked_2d" else {}
+    kw = {"chunk_size": 2} if form == "chunked_2d" else {}
     out = getattr(P, form)(**b, direction="left_down", **kw)
     cot = torch.from_numpy(np.random.default_rng(0).standard_normal(out.shape))
     (ref.reshape(out.shape) * cot).sum().backward()
@@ -102,7 +102,7 @@ def test_1d_gradients_equal_the_recurrence_autograd(form):
     x = random_dag_inputs("plstm", g, seed=7, B=2, H=1, K=2, V=3)
     a, b = tensors(x, grad=True), tensors(x, grad=True)
     ref = P.recurrent(g, **a)
-    out = getattr(P, form)(**b, **({"chunk": 4} if form == "chunked_1d" else {}))
+    out = getattr(P, form)(**b, **({"chunk_size": 4} if form == "chunked_1d" else {}))
     (ref ** 2).sum().backward()
     (out ** 2).sum().backward()
     for k in x:
@@ -117,7 +117,7 @@ def test_gradcheck_on_tiny_shapes(form, shape):
     names = list(x)
     kw = {"direction": "right_up"} if len(shape) == 2 else {}
     if form.startswith("chunked"):
-        kw["chunk"] = 2
+        kw["chunk_size"] = 2
 
     def f(*args):
         return getattr(P, form)(**dict(zip(names, args)), **kw)
@@ -127,7 +127,7 @@ def test_gradcheck_on_tiny_shapes(form, shape):
 def test_bad_chunk_and_direction():
     x = tensors(random_dag_inputs("plstm", grid(2, 2), seed=0))
     with pytest.raises(ValueError, match="chunk"):
-        P.chunked_2d(**x, chunk=3)
+        P.chunked_2d(**x, chunk_size=3)
     with pytest.raises(ValueError, match="direction"):
         P.parallel_2d(**x, direction="up")
 
@@ -140,7 +140,7 @@ def test_half_inputs_compute_in_float32_and_return_their_dtype(low):
     x = {n: torch.from_numpy(v).to(low) for n, v in random_dag_inputs("plstm", g, seed=3, B=1, H=2, K=3, V=2).items()}
     x32 = {n: v.float() for n, v in x.items()}
     flat = lambda t: {n: v.reshape(1, 12, *v.shape[3:]) for n, v in t.items()}  # noqa: E731
-    pairs = [(P.parallel_2d(**x), P.parallel_2d(**x32)), (P.chunked_2d(**x, chunk=2), P.chunked_2d(**x32, chunk=2)),
+    pairs = [(P.parallel_2d(**x), P.parallel_2d(**x32)), (P.chunked_2d(**x, chunk_size=2), P.chunked_2d(**x32, chunk_size=2)),
              (P.parallel_dag(g, **flat(x)), P.parallel_dag(g, **flat(x32))),
              (P.recurrent(g, **flat(x)), P.recurrent(g, **flat(x32)))]
     for got, want in pairs:

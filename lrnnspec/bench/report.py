@@ -1,4 +1,4 @@
-"""Render a pytest-benchmark JSON of :mod:`lrnnspec.bench_suite` as ``reports/bench.md``.
+"""Render a pytest-benchmark JSON of :mod:`lrnnspec.bench.suite` as ``reports/bench.md``.
 
 Times are medians over the rounds of one run; every ratio compares two rows of that same run.
 """
@@ -45,9 +45,9 @@ def render(data) -> str:
     get = lambda key: rows.get(key, {}).get("median")  # noqa: E731
     matmul = rows.get("test_matmul[]")
     peak = matmul["flops"] / matmul["median"] if matmul else None
-    families = sorted({r["family"] for r in rows.values() if "family" in r} - {"plstm"})
+    families = sorted({r["family"] for r in rows.values() if "family" in r and r.get("kind") != "dag"})
     cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", platform.processor() or "unknown CPU")
-    from lrnnspec.bench_suite import ROUNDS_FAST, ROUNDS_GRAD, ROUNDS_PLSTM, SIZES, THREADS
+    from lrnnspec.bench.suite import ROUNDS_FAST, ROUNDS_GRAD, ROUNDS_PLSTM, SIZES, THREADS
 
     lines = [
         "# Benchmarks — PyTorch forms on CPU",
@@ -60,7 +60,7 @@ def render(data) -> str:
         f"- workload: float32 forward, B = {SIZES['B']}, T = {SIZES['T']}, H = {SIZES['H']}, K = V = {SIZES['K']}, "
         f"chunk size 64; mamba D = {SIZES['D']}, NS = {SIZES['NS']}; delta_product n_h = {SIZES['n_h']}",
         f"- matmul reference: {_gflops(peak)} GFLOP/s (2048³ float32 `torch.matmul`)",
-        "- GFLOP/s counts the recurrence's own work (`lrnnspec.bench_suite.nominal_flops`), so the fraction "
+        "- GFLOP/s counts the recurrence's own work (`lrnnspec.bench.suite.nominal_flops`), so the fraction "
         "of matmul says how much of the machine a form turns into useful work.",
         "",
         f"## Chunkwise vs recurrent, forward (target ≥ {SPEEDUP_TARGET:.0f}×)",
@@ -88,7 +88,7 @@ def render(data) -> str:
         "| fwd+bwd ratio |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    from lrnnspec.bench_suite import FLA_REFERENCES
+    from lrnnspec.bench.suite import FLA_REFERENCES
 
     for fam in sorted(FLA_REFERENCES):
         fwd, both = rows.get(f"test_fla_forward[{fam}]", {}), rows.get(f"test_fla_backward[{fam}]", {})
@@ -96,20 +96,20 @@ def render(data) -> str:
         ref = FLA_REFERENCES[fam][0]
         lines.append(f"| {fam} | `{ref}` | {_ms(ours)} | {_ms(fla)} | {_ratio(fla, ours, FLA_TARGET)} | "
                      f"{_ms(ours_b)} | {_ms(fla_b)} | {_ratio(fla_b, ours_b, FLA_TARGET)} |")
-    plstm = rows.get("test_plstm_forward[]", {})
-    rec, chunk = plstm.get("recurrent"), plstm.get("chunk")
-    lines += [
-        "",
-        f"## pLSTM, 2-D grid (target ≥ {PLSTM_TARGET:.0f}×)",
-        "",
-        "64×64 grid, H = 4, K = V = 32, float32 forward: node-by-node recurrence (`impls.plstm.recurrent`) vs "
-        f"the chunked parallel form (`impls.plstm.chunked_2d`, blocks of 8), timed alternately ({ROUNDS_PLSTM} pairs; "
-        "medians).",
-        "",
-        "| recurrent (ms) | chunked (ms) | speedup |",
-        "|---:|---:|---:|",
-        f"| {_ms(rec)} | {_ms(chunk)} | {_ratio(rec, chunk, PLSTM_TARGET)} |",
-    ]
+    for key, dag in sorted((k, r) for k, r in rows.items() if r.get("kind") == "dag"):
+        rec, chunk, fam = dag.get("recurrent"), dag.get("chunk"), dag["family"]
+        lines += [
+            "",
+            f"## {fam}, 2-D grid (target ≥ {PLSTM_TARGET:.0f}×)",
+            "",
+            f"64×64 grid, H = 4, K = V = 32, float32 forward: node-by-node recurrence (`impls.{fam}.recurrent`) vs "
+            f"the chunked parallel form (`impls.{fam}.chunked_2d`, blocks of 8), timed alternately ({ROUNDS_PLSTM} "
+            "pairs; medians).",
+            "",
+            "| recurrent (ms) | chunked (ms) | speedup |",
+            "|---:|---:|---:|",
+            f"| {_ms(rec)} | {_ms(chunk)} | {_ratio(rec, chunk, PLSTM_TARGET)} |",
+        ]
     lines += ["", "✓ meets the target, ✗ misses it. Ratios are slower ÷ faster of the two named columns.", ""]
     return "\n".join(lines)
 

@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from lrnnspec.spec.family import LOG_GATE, Family, get_family
+from lrnnspec.spec.family import Family, get_family
 from lrnnspec.spec.prepare import active_state
+from lrnnspec.spec.roles import get_role
 
 REAL_REGIMES = ("normal", "same_sign", "large", "dyadic")
 GATE_REGIMES = ("typical", "none", "weak", "strong", "mixed")
@@ -71,6 +72,26 @@ class Case:
             self.arrays, self.state = _values(self)
 
     # --- views -------------------------------------------------------------------------------
+    @property
+    def fam(self) -> Family:
+        return get_family(self.family)
+
+    @property
+    def all_options(self) -> dict[str, Any]:
+        """Every option of the family: the case's, else the default."""
+        return {o.name: o.default for o in self.fam.options} | self.options
+
+    def replace(self, **changes) -> "Case":
+        """The same case with other structure (values drawn anew from it)."""
+        d = {k: getattr(self, k) for k in ("family", "dims", "regimes", "options", "seed", "segments",
+                                           "initial_state", "chunk_size")}
+        return Case(**(d | changes))
+
+    def with_values(self, arrays: dict[str, np.ndarray], state: dict[str, np.ndarray] | None) -> "Case":
+        """The same structure with other values."""
+        return Case(self.family, dict(self.dims), dict(self.regimes), dict(self.options), self.seed, self.segments,
+                    self.initial_state, self.chunk_size, arrays=arrays, state=state)
+
     @property
     def cu_seqlens(self) -> np.ndarray | None:
         return None if self.segments is None else np.asarray(self.segments, dtype=np.int64)
@@ -186,6 +207,8 @@ def _keys(rng, regime, shape):
 
 
 def _values(case: Case):
+    """Every input with a regime, drawn by its role (unit keys, log gates, β, biases, rates, linear
+    decays) or else by its domain; then the family's own refinement and the initial state."""
     fam = get_family(case.family)
     rng = np.random.default_rng(case.seed)
     dims = dict(case.dims)
@@ -198,12 +221,17 @@ def _values(case: Case):
             continue
         shape = tuple(dims[d] for d in inp.dims)
         dom = inp.domain_for(opts)
-        if inp.name in fam.unit_keys:
+        sampler = "keys" if inp.name in fam.unit_keys else get_role(inp.role).regimes
+        if sampler == "keys":
             arrays[inp.name] = _keys(rng, regime, shape)
-        elif regime in BETA_REGIMES and inp.name == "beta":
+        elif sampler == "strength":
             arrays[inp.name] = _beta(rng, regime, shape, dom.hi)
-        elif dom is LOG_GATE:
+        elif sampler == "gate":
             arrays[inp.name] = _gate(rng, regime, shape)
+        elif sampler == "bias":
+            arrays[inp.name] = rng.uniform(0.0, 0.5, shape) if regime != "dyadic" else rng.integers(0, 3, shape) / 4.0
+        elif sampler == "decay":
+            arrays[inp.name] = rng.uniform(max(dom.lo, 0.8), dom.hi, shape)
         else:
             arrays[inp.name] = _bounded(rng, inp, dom, regime, shape)
     if fam.sample is not None and case.regimes.get("sample") == "family":
@@ -217,30 +245,34 @@ def _values(case: Case):
             s = np.zeros(shape) if case.initial_state == "zeros" else rng.standard_normal(shape)
             if case.initial_state == "large":
                 s *= 30.0
-            if c.name == "m":  # a log-scale stabilizer: moderate values
+            if c.role == "stabilizer":  # a logarithm: moderate values
                 s = np.clip(s, -5, 5)
             state[c.name] = s
     return arrays, state
 
 
 def _bounded(rng, inp, dom, regime, shape):
+    """An input drawn by its domain: unbounded → the real regime (per-head scalars such as gate
+    preactivations at 100·N under ``large``: exp overflows unless stabilized); ≤ 0 → rates;
+    ≥ 0 → step sizes; an interval → uniform inside."""
     if dom.lo == -math.inf and dom.hi == math.inf:
-        if inp.name.endswith("_bias"):
-            return rng.uniform(0.0, 0.5, shape) if regime != "dyadic" else rng.integers(0, 3, shape) / 4.0
-        # per-head scalars (gate preactivations) go to 100·N: exp overflows unless stabilized
         vector = inp.dims[-1] in ("K", "V", "D", "NS")
         return _real(rng, regime, shape, 30.0 if vector else 100.0)
     if dom.lo == -math.inf and dom.hi == 0.0:  # rates A ≤ 0
         return -rng.uniform(0.05, 2.0, shape) if regime != "dyadic" else -rng.integers(0, 5, shape) / 4.0
     if dom.lo == 0.0 and dom.hi == math.inf:  # step sizes Δ ≥ 0
         return rng.uniform(0.0, 1.0, shape) if regime != "dyadic" else rng.integers(0, 5, shape) / 8.0
-    lo = max(dom.lo, 0.0)
-    if inp.name == "gamma":
-        return rng.uniform(max(lo, 0.8), dom.hi, shape)
-    return rng.uniform(lo, dom.hi, shape)
+    return rng.uniform(max(dom.lo, 0.0), dom.hi, shape)
 
 
 # --- strategies ------------------------------------------------------------------------------------
+def regime_choices(fam: Family, inp) -> tuple[str, ...]:
+    """The value regimes drawn for input ``inp`` of ``fam``, by its role (unit keys: key regimes)."""
+    if inp.name in fam.unit_keys:
+        return KEY_REGIMES
+    return {"strength": BETA_REGIMES, "gate": GATE_REGIMES}.get(get_role(inp.role).regimes, REAL_REGIMES[:3])
+
+
 def lengths(chunk_size: int | None, max_len: int) -> st.SearchStrategy[int]:
     """T ∈ {0, 1, C−1, C, C+1, 2C+1, primes} ∩ [0, max_len]."""
     special = {0, 1} | set(PRIMES)
@@ -304,17 +336,10 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
     for inp in fam.inputs:
         if inp.optional and not (optional_inputs if optional_inputs is not None else draw(st.booleans())):
             continue
-        dom = inp.domain_for({o.name: o.default for o in fam.options} | opts)
         if dyadic:
             regimes[inp.name] = "signed_basis" if inp.name in fam.unit_keys else "dyadic"
-        elif inp.name in fam.unit_keys:
-            regimes[inp.name] = draw(st.sampled_from(KEY_REGIMES))
-        elif inp.name == "beta":
-            regimes[inp.name] = draw(st.sampled_from(BETA_REGIMES))
-        elif dom is LOG_GATE:
-            regimes[inp.name] = draw(st.sampled_from(GATE_REGIMES))
         else:
-            regimes[inp.name] = draw(st.sampled_from(REAL_REGIMES[:3]))
+            regimes[inp.name] = draw(st.sampled_from(regime_choices(fam, inp)))
     if fam.sample is not None and (family_sample if family_sample is not None else draw(st.booleans())):
         regimes["sample"] = "family"
     cu = draw(segments(T)) if use_varlen else None
@@ -325,17 +350,3 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
 
 def to_json(case: Case) -> str:
     return json.dumps(case.to_json())
-
-
-@st.composite
-def dfas(draw, max_states: int = 6, max_letters: int = 4):
-    """Any DFA with 1..``max_states`` states over 1..``max_letters`` letters (a, b, …): random
-    transitions, start and accepting set — the input of ``lrnnspec prove regular``. Shrinks to one
-    state, one letter."""
-    from lrnnspec.proofs.regular_dfa import DFA
-
-    n = draw(st.integers(1, max_states))
-    m = draw(st.integers(1, max_letters))
-    delta = draw(st.lists(st.lists(st.integers(0, n - 1), min_size=m, max_size=m), min_size=n, max_size=n))
-    accept = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n))
-    return DFA([chr(97 + i) for i in range(m)], n, draw(st.integers(0, n - 1)), accept, delta)

@@ -1,12 +1,12 @@
 """Hypothesis strategies for DAG families (pLSTM) — public API, reusable in your own tests.
 
     from hypothesis import given
-    from lrnnspec.dag_strategies import dag_cases
+    from lrnnspec.strategies import dag_cases
 
     @given(dag_cases("plstm", layouts=("grid",), chunks=(1, 2, 4)))
     def test_my_2d_kernel(case):
         x = case.torch(torch.float32)            # spec names, node axes in the graph's layout
-        out = my_kernel(**x, direction=case.direction, chunk=case.chunk)
+        out = my_kernel(**x, direction=case.direction, chunk=case.chunk_size)
         ref = case.reference()                   # the spec's fp64 evaluation of the same inputs
         ...
 
@@ -52,7 +52,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from lrnnspec.spec.errors import SpecError
-from lrnnspec.spec.family import Family, get_family
+from lrnnspec.spec.family import Family, all_families, get_family
 from lrnnspec.spec.graph import DIRECTIONS, Graph, chain, grid
 
 LAYOUTS = ("chain", "grid", "dag")
@@ -67,6 +67,7 @@ MODES = (None, "P", "D")
 SCALES = (None, None, 0.5, 1.0, 1.7)
 P_MARGIN = 0.98   # P-mode column sums stay ≤ this before rounding: ≤ 1 after rounding to any format
 TORCH_DTYPE_NAMES = ("fp32", "fp16", "bf16", "fp64")
+VECTOR_ROLES = ("query", "key", "value")
 
 
 def _torch_dtype(dtype):
@@ -99,7 +100,7 @@ class DagCase:
     regimes: dict[str, str]
     options: dict[str, Any]
     seed: int
-    chunk: int | None = None
+    chunk_size: int | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -136,7 +137,7 @@ class DagCase:
         """The same structure with other values (layout-shaped, flat node axes accepted)."""
         shaped = {n: np.asarray(a, dtype=np.float64).reshape(self.arrays[n].shape) for n, a in arrays.items()}
         return DagCase(self.family, self.layout, self.shape, self.direction, dict(self.dims), dict(self.regimes),
-                       dict(self.options), self.seed, self.chunk, arrays=shaped)
+                       dict(self.options), self.seed, self.chunk_size, arrays=shaped)
 
     # --- views --------------------------------------------------------------------------------
     def rounded(self, dtype) -> "DagCase":
@@ -174,7 +175,7 @@ class DagCase:
         r = ", ".join(f"{k}:{v}" for k, v in self.regimes.items())
         opts = {k: v for k, v in self.options.items() if v is not None}
         extra = f"; options={opts}" if opts else ""
-        extra += f"; chunk={self.chunk}" if self.chunk is not None else ""
+        extra += f"; chunk_size={self.chunk_size}" if self.chunk_size is not None else ""
         return f"{self.family}({where}; {d}; {r}{extra}; seed={self.seed})"
 
     def to_json(self) -> dict:
@@ -188,7 +189,7 @@ def dag_case_from_json(d: dict) -> DagCase:
     """Rebuild a case (values included: they are a function of the structure)."""
     if not isinstance(d, dict):
         raise SpecError("case", f"must be a dict from DagCase.to_json(), got {type(d).__name__}")
-    keys = ("family", "layout", "shape", "direction", "dims", "regimes", "options", "seed", "chunk")
+    keys = ("family", "layout", "shape", "direction", "dims", "regimes", "options", "seed", "chunk_size")
     missing = [k for k in keys if k not in d]
     if missing:
         raise SpecError("case", f"is missing {', '.join(missing)} (not a DagCase.to_json() record)")
@@ -266,17 +267,23 @@ def _transition(rng, regime, shape, layout):
 
 
 def _values(case: DagCase) -> dict[str, np.ndarray]:
+    """Every input with a regime, in declaration order, drawn by its role: vectors (query, key,
+    value) from the real regimes, the transition gate by :func:`_transition`, the other gates by
+    :func:`_gate`; the node axis P is laid out as the case's shape."""
     rng = np.random.default_rng(int(case.seed) % 2**64)
-    g = case.graph
-    B, H, K, V = (case.dims[s] for s in ("B", "H", "K", "V"))
-    lay = case.shape
-    O, I = g.out_ports, g.in_ports
-    r = case.regimes
-    x = {"q": _real(rng, r["q"], (B, *lay, H, K)), "k": _real(rng, r["k"], (B, *lay, H, K)),
-         "v": _real(rng, r["v"], (B, *lay, H, V)), "S": _gate(rng, r["S"], (B, *lay, H, O)),
-         "T": _transition(rng, r["T"], (B, *lay, H, O, I), case.layout), "M": _gate(rng, r["M"], (B, *lay, H, I))}
-    if "D" in r:
-        x["D"] = _gate(rng, r["D"], (B, *lay, H))
+    sizes = case.all_dims()
+    x = {}
+    for inp in get_family(case.family).inputs:
+        regime = case.regimes.get(inp.name)
+        if regime is None:
+            continue
+        shape = tuple(s for d in inp.dims for s in (case.shape if d == "P" else (sizes[d],)))
+        if inp.role in VECTOR_ROLES:
+            x[inp.name] = _real(rng, regime, shape)
+        elif inp.role == "transition_gate":
+            x[inp.name] = _transition(rng, regime, shape, case.layout)
+        else:
+            x[inp.name] = _gate(rng, regime, shape)
     return x
 
 
@@ -300,12 +307,13 @@ def _positive_int(name: str, value, lo: int = 1) -> int:
     return int(value)
 
 
-def dag_cases(family: "str | Family" = "plstm", *, layouts=("chain", "grid"), max_nodes: int = 36,
+def dag_cases(family: "str | Family | None" = None, *, layouts=("chain", "grid"), max_nodes: int = 36,
               max_side: int = 6, max_dag_nodes: int = 7, chain_lengths=CHAIN_LENGTHS, directions=DIRECTIONS,
               chain_directions=("forward",), max_batch: int = 2, max_heads: int = 2, head_dims=(1, 3, 5, 6),
               modes=MODES, direct: bool | None = None, vary_scale: bool = True, chunks=None,
               options: dict[str, Any] | None = None, dyadic: bool = False) -> st.SearchStrategy[DagCase]:
-    """Cases for a DAG family. Arguments are checked now (a bad one raises a ``SpecError`` naming it).
+    """Cases for a DAG family (default: the one registered). Arguments are checked now (a bad one
+    raises a ``SpecError`` naming it).
 
     * ``layouts``: any of ``"chain"``, ``"grid"``, ``"dag"`` (small random DAGs of ≤ ``max_dag_nodes``
       nodes, for kernels that take a graph); ``max_nodes`` caps h·w and the chain length;
@@ -314,8 +322,13 @@ def dag_cases(family: "str | Family" = "plstm", *, layouts=("chain", "grid"), ma
     * ``modes``: the stability modes drawn (None, "P", "D"); ``options`` fixes options instead
       (``{"mode": "P", "scale": 1.0}``); ``vary_scale``: draw scale ∈ {default, 0.5, 1, 1.7}.
     * ``direct``: give D always (True), never (False), or draw it (None).
-    * ``chunks``: a sequence of chunk sizes to draw ``case.chunk`` from (None: no chunk).
+    * ``chunks``: a sequence of chunk sizes to draw ``case.chunk_size`` from (None: no chunk).
     * ``dyadic``: only the dyadic regimes (inputs exact in every format)."""
+    if family is None:
+        dags = all_families(kind="dag")
+        if len(dags) != 1:
+            raise SpecError("family", f"name one of the DAG families {[f.name for f in dags]}")
+        family = dags[0]
     fam = get_family(family)
     if fam.kind != "dag":
         raise SpecError("family", f"{fam.name!r} is a {fam.kind} family; dag_cases draws DAG families "
@@ -384,15 +397,15 @@ def _draw_case(draw, family, layouts, max_nodes, max_side, max_dag_nodes, length
         if s is not None:
             opts["scale"] = s
     mode = opts["mode"]
-    if dyadic:
-        regimes = {n: "dyadic" for n in ("q", "k", "v", "S", "M")} | {"T": DYADIC_TRANSITION[mode]}
-    else:
-        regimes = {n: draw(st.sampled_from(REAL_REGIMES)) for n in ("q", "k", "v")}
-        regimes["S"] = draw(st.sampled_from(GATE_REGIMES))
-        regimes["T"] = draw(st.sampled_from(TRANSITION_REGIMES[mode]))
-        regimes["M"] = draw(st.sampled_from(GATE_REGIMES))
-    if direct if direct is not None else draw(st.booleans()):
-        regimes["D"] = "dyadic" if dyadic else draw(st.sampled_from(GATE_REGIMES))
-    chunk = draw(st.sampled_from(chunks)) if chunks else None
+    regimes = {}
+    for inp in get_family(family).inputs:
+        if inp.optional and not (direct if direct is not None else draw(st.booleans())):
+            continue
+        if inp.role == "transition_gate":
+            choices = (DYADIC_TRANSITION[mode],) if dyadic else TRANSITION_REGIMES[mode]
+        else:
+            choices = ("dyadic",) if dyadic else REAL_REGIMES if inp.role in VECTOR_ROLES else GATE_REGIMES
+        regimes[inp.name] = draw(st.sampled_from(choices))
+    chunk_size = draw(st.sampled_from(chunks)) if chunks else None
     seed = draw(st.integers(0, 2**32 - 1))
-    return DagCase(family, layout, shape, direction, dims, regimes, opts, seed, chunk)
+    return DagCase(family, layout, shape, direction, dims, regimes, opts, seed, chunk_size)

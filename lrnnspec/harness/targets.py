@@ -52,6 +52,22 @@ class TargetError(Exception):
     pass
 
 
+def check_target(target: str) -> str:
+    """``target`` checked for its form without importing anything; a file target made absolute (the
+    kernel's process runs in a working directory of its own)."""
+    if not isinstance(target, str):
+        raise TargetError(f"TARGET must be a string, got {type(target).__name__}")
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"TARGET must be package.module:function or path/to/file.py:function, got {target!r}")
+    if module_name.endswith(".py") or "/" in module_name:
+        path = Path(module_name)
+        if not path.is_file():
+            raise TargetError(f"no such file: {path}")
+        return f"{path.resolve()}:{attr}"
+    return target
+
+
 def load_target(target: str):
     """Import ``package.module:function`` or ``path/to/file.py:function``."""
     module_name, sep, attr = target.rpartition(":")

@@ -2,7 +2,7 @@
 
 Workload (issue: CPU, 2 threads): B = 1, T = 4096, H = 4, K = V = 64, float32; Mamba (S6) with
 D = 256 channels and NS = 16 states; DeltaProduct with n_h = 2. Chunk size 64 everywhere.
-Every measurement of one run lands in one JSON file; :mod:`lrnnspec.bench_report` turns it into
+Every measurement of one run lands in one JSON file; :mod:`lrnnspec.bench.report` turns it into
 ``reports/bench.md`` with the ratios (same run, same shapes):
 
 * ``forward[<family>-<form>]``  our forms, forward only;
@@ -14,15 +14,17 @@ Every measurement of one run lands in one JSON file; :mod:`lrnnspec.bench_report
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
 
 import pytest
 import torch
 
-from lrnnspec import conventions
+from lrnnspec.harness.conventions import call_sequence, convention_for
 from lrnnspec.impls import implementations
-from lrnnspec.spec import get_family, random_inputs
+from lrnnspec.peers.fla import CHUNK_REFERENCES as FLA_REFERENCES
+from lrnnspec.spec import all_families, get_family, numerics, random_inputs
 from lrnnspec.spec.prepare import active_state
 
 B, T, H, K, V, CHUNK = 1, 4096, 4, 64, 64, 64
@@ -41,64 +43,21 @@ def inputs(family: str, requires_grad: bool = False) -> dict[str, torch.Tensor]:
 
 
 def nominal_flops(family: str) -> float:
-    """FLOPs of the recurrence itself (the work any algorithm must do), per call:
-    state update + read-out, 2 FLOPs per multiply-add. K×V-state families: 4·B·T·HV·K·V
-    (delta families 8·…: the extra Sᵀk read; DeltaProduct n_h + 1 reads and writes per token);
-    Mamba: 6·B·T·D·NS."""
-    if family == "mamba":
-        return 6.0 * B * T * SIZES["D"] * SIZES["NS"]
-    per = {"delta_rule": 8, "gated_delta_rule": 8, "dplr": 8, "delta_product": 4 * (SIZES["n_h"] + 1)}.get(family, 4)
-    return float(per) * B * T * H * K * V
+    """FLOPs of the recurrence itself at the benchmark's sizes (the family's ``flops`` hook, see
+    :func:`lrnnspec.spec.numerics.nominal_flops`), per call."""
+    return numerics.nominal_flops(family, SIZES)
 
 
 def _call(impl, x):
     fam = get_family(impl.family)
-    names = [c.name for c in active_state(fam, {o.name: o.default for o in fam.options})]
-    caps = conventions.capabilities(impl.fn, impl.convention, impl.family)
-    return conventions.call(impl.fn, impl.convention, impl.family, x, state_names=names, want_state=caps.final_state,
-                            chunk_size=CHUNK if impl.form == "chunk" else None)
-
-
-# --- fla-core's pure-PyTorch chunkwise references, called on the same spec-layout inputs ----------------
-def _heads_first(*ts):
-    return [t.transpose(1, 2) for t in ts]
-
-
-def _fla_simple_gla(x):
-    from fla.ops.simple_gla.naive import naive_chunk_simple_gla
-    return naive_chunk_simple_gla(x["q"], x["k"], x["v"], x["g"], chunk_size=CHUNK)
-
-
-def _fla_linear_attention(x):
-    from fla.ops.linear_attn.naive import naive_chunk_linear_attn
-    return naive_chunk_linear_attn(x["q"], x["k"], x["v"])
-
-
-def _fla_delta_rule(x):
-    from fla.ops.delta_rule.naive import delta_rule_chunkwise
-    q, k, v = _heads_first(x["q"], x["k"], x["v"])
-    return delta_rule_chunkwise(q, k, v, x["beta"].transpose(1, 2), chunk_size=CHUNK)
-
-
-def _fla_gated_delta_rule(x):
-    from fla.ops.gated_delta_rule.naive import naive_chunk_gated_delta_rule
-    return naive_chunk_gated_delta_rule(x["q"], x["k"], x["v"], x["g"], x["beta"], chunk_size=CHUNK)
-
-
-def _fla_dplr(x):
-    from fla.ops.generalized_delta_rule.dplr.naive import dplr_chunkwise
-    q, k, v, a, b, gk = _heads_first(*(x[n] for n in ("q", "k", "v", "a", "b", "gk")))
-    return dplr_chunkwise(q, k, v, a, b, gk, chunk_size=CHUNK)
-
-
-# family → (fla-core function, adapter)
-FLA_REFERENCES = {
-    "linear_attention": ("naive_chunk_linear_attn", _fla_linear_attention),
-    "simple_gla": ("naive_chunk_simple_gla", _fla_simple_gla),
-    "delta_rule": ("delta_rule_chunkwise", _fla_delta_rule),
-    "gated_delta_rule": ("naive_chunk_gated_delta_rule", _fla_gated_delta_rule),
-    "dplr": ("dplr_chunkwise", _fla_dplr),
-}
+    conv = convention_for(impl.convention, impl.family)
+    params = inspect.signature(impl.fn).parameters
+    kwargs = {"chunk_size": CHUNK} if impl.form == "chunk" else {}
+    kwargs |= {kw: SIZES[dim] for kw, dim in conv.dims.items() if kw in params}
+    return call_sequence(impl.fn, convention=conv.to_json(), inputs=x, initial_state=None,
+                         want_state=conv.final_state is None or conv.final_state in params,
+                         state_names=[c.name for c in active_state(fam, {o.name: o.default for o in fam.options})],
+                         kwargs=kwargs)
 
 
 def _first(out):
@@ -183,22 +142,25 @@ def test_matmul(benchmark):
     _timed(benchmark, lambda: a @ b, rounds=5)
 
 
-# --- pLSTM on a 2-D grid (issue 6): node-by-node recurrence vs the chunked parallel form -------------
+# --- a DAG family (pLSTM) on a 2-D grid (issue 6): node-by-node recurrence vs the chunked 2-D form -----
 PLSTM_SIDE, PLSTM_H, PLSTM_K = 64, 4, 32
+DAG_FORMS = {"recurrent": "recurrent", "chunk": "chunked_2d"}     # its registered forms, timed side by side
 
 
-def _plstm_forms():
-    from lrnnspec.impls import plstm
+def _dag_forms(family: str):
     from lrnnspec.spec import grid, random_dag_inputs
 
+    forms = {i.form: i.fn for i in implementations(family, kinds=("dag",))}
     graph = grid(PLSTM_SIDE, PLSTM_SIDE)
-    raw = random_dag_inputs("plstm", graph, seed=0, B=1, H=PLSTM_H, K=PLSTM_K, V=PLSTM_K)
+    raw = random_dag_inputs(family, graph, seed=0, B=1, H=PLSTM_H, K=PLSTM_K, V=PLSTM_K)
     x = {k: torch.from_numpy(v).float() for k, v in raw.items()}
     flat = {k: v.reshape(1, PLSTM_SIDE * PLSTM_SIDE, *v.shape[3:]) for k, v in x.items()}
-    return {"recurrent": lambda: plstm.recurrent(graph, **flat), "chunk": lambda: plstm.chunked_2d(**x, chunk=8)}
+    recurrent, chunked = forms[DAG_FORMS["recurrent"]], forms[DAG_FORMS["chunk"]]
+    return {"recurrent": lambda: recurrent(graph, **flat), "chunk": lambda: chunked(**x, chunk_size=8)}
 
 
-def test_plstm_forward(benchmark):
-    benchmark.extra_info.update(family="plstm")
+@pytest.mark.parametrize("family", [f.name for f in all_families(kind="dag")])
+def test_dag_forward(benchmark, family):
+    benchmark.extra_info.update(family=family, kind="dag")
     with torch.no_grad():
-        _side_by_side(benchmark, ROUNDS_PLSTM, **_plstm_forms())
+        _side_by_side(benchmark, ROUNDS_PLSTM, **_dag_forms(family))

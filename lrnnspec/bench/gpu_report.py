@@ -1,10 +1,10 @@
-"""Render the pytest-benchmark JSON of :mod:`lrnnspec.bench_gpu_suite` as ``reports/bench-gpu.md`` and a
+"""Render the pytest-benchmark JSON of :mod:`lrnnspec.bench.gpu_suite` as ``reports/bench-gpu.md`` and a
 JSON summary (``reports/bench-gpu.json``).
 
 Input: pytest-benchmark's JSON (``--benchmark-json``), optionally with an ``"outcomes"`` map added by
 ``lrnnspec bench --device cuda``: benchmark name → why it has no measurement ("skipped: …",
 "failed: …"), and ``"notes"``: lines on how the data was gathered, rendered under the header. Every
-configuration of :data:`lrnnspec.bench_gpu_suite.CONFIGS` gets a row; one without a measurement shows
+configuration of :data:`lrnnspec.bench.gpu_suite.CONFIGS` gets a row; one without a measurement shows
 its outcome, or ``pending`` when the input holds no measurement at all (the placeholder committed
 before a GPU run).
 
@@ -15,7 +15,7 @@ fla-core's for the same family, T and pass (target ≤ ``TARGET``: ✓ met, ✗ 
 
 from __future__ import annotations
 
-from lrnnspec import bench_gpu_suite as suite
+from lrnnspec.bench import gpu_suite as suite
 
 TARGET = 1.0
 COMMAND = "lrnnspec bench --device cuda"
@@ -133,7 +133,7 @@ def _flop_lines() -> list[str]:
         "## FLOP model",
         "",
         f"Matmul FLOPs of the chunkwise algorithm (2 per multiply-add, dense {c}×{c} blocks, element-wise work "
-        "not counted; `lrnnspec.bench_gpu_suite.forward_flops`), per batch element, head and token, "
+        "not counted; `lrnnspec.bench.gpu_suite.forward_flops`), per batch element, head and token, "
         f"C = {c}, K = V = {k}:",
         "",
         "- simple_gla, gla: Q Kᵀ, (A ⊙ Γ) V, Q S, Kᵀ V → 2C(K + V) + 4KV "

@@ -2,7 +2,7 @@
 
 Issue 7, item 3: our Triton kernels, fla-core's Triton kernels and our PyTorch chunkwise forms,
 side by side, on one device in one run, with the device's bf16 matmul rate measured in the same run.
-:mod:`lrnnspec.bench_gpu_report` turns the JSON into ``reports/bench-gpu.md`` (+ a JSON summary).
+:mod:`lrnnspec.bench.gpu_report` turns the JSON into ``reports/bench-gpu.md`` (+ a JSON summary).
 
 Workload: B = 4, H = 16, K = V = 128, bfloat16 inputs, chunk size 64 (every implementation's
 default), T ∈ {2048, 8192}; passes ``fwd`` (under ``torch.no_grad``) and ``fwd+bwd`` (forward with
@@ -16,13 +16,12 @@ Implementations (FLA-compatible signatures, called with the same keyword argumen
 
 Inputs (seeded, drawn in fp32 on the device, then cast to bf16; layout [B, T, H, ...]):
 
-* gated_delta_rule: q, k L2-normalised (FLA's kernel assumes unit keys; we normalise outside the
-  kernel, ``use_qk_l2norm_in_kernel=False``), v ~ N(0, 1), β = sigmoid(N(0, 1)) ∈ (0, 1),
-  g = logsigmoid(N(0, 1)) [B, T, H]. Extra rows for ours only: β = 2·sigmoid(N(0, 1)) ∈ (0, 2)
-  (negative eigenvalues; FLA's kernel is not specified there, so there is no FLA row to match —
-  the report compares them with FLA's β ∈ [0, 1] time, without a target);
-* gla: q, k, v ~ N(0, 1), g = logsigmoid(N(0, 1)) / 16 [B, T, H, K] (GLA's gate temperature 16);
-* simple_gla: q, k, v ~ N(0, 1), g = logsigmoid(N(0, 1)) / 16 [B, T, H].
+* by role: queries, keys, values ~ N(0, 1), L2-normalised where the family has unit keys (FLA's
+  kernel assumes them; we normalise outside the kernel, ``use_qk_l2norm_in_kernel=False``); log
+  gates logsigmoid(N(0, 1)) / 16 (GLA's gate temperature 16); write strengths β = sigmoid(N(0, 1))
+  ∈ (0, 1). Extra gated_delta_rule rows for ours only: β = 2·sigmoid(N(0, 1)) ∈ (0, 2) (negative
+  eigenvalues; FLA's kernel is not specified there, so there is no FLA row to match — the report
+  compares them with FLA's β ∈ [0, 1] time, without a target).
 
 Timing: each benchmark warms up (``WARMUP_CALLS`` calls: Triton compilation and autotuning happen
 there), estimates one call, then runs ``benchmark.pedantic`` with as many rounds as fit in
@@ -30,9 +29,9 @@ there), estimates one call, then runs ``benchmark.pedantic`` with as many rounds
 function ends with ``torch.cuda.synchronize()`` and an untimed ``torch.cuda.synchronize()`` runs
 before each round, so a round measures exactly one call's device work (plus its launch latency).
 
-FLOPs (:func:`forward_flops`, 2 FLOPs per multiply-add, matmuls of the chunkwise algorithm with
-dense C × C blocks as the kernels compute them; element-wise work not counted). Per batch
-element, head and token, with chunk size C:
+FLOPs (:func:`forward_flops`, the family's ``chunk_flops`` hook: 2 FLOPs per multiply-add, matmuls
+of the chunkwise algorithm with dense C × C blocks as the kernels compute them; element-wise work
+not counted). Per batch element, head and token, with chunk size C:
 
 * simple_gla / gla: per chunk Q Kᵀ (2C²K), (A ⊙ Γ) V (2C²V), the inter-chunk read-out Q S (2CKV)
   and the state update Kᵀ V (2CKV): 2C(K + V) + 4KV per token (GLA's key-wise gate only rescales
@@ -63,11 +62,13 @@ from importlib import import_module, metadata
 import pytest
 import torch
 
+from lrnnspec.spec import all_families, get_family
+
 B, H, K, V = 4, 16, 128, 128
 TS = (2048, 8192)
 CHUNK = 64
 DTYPE = torch.bfloat16
-FAMILIES = ("gated_delta_rule", "gla", "simple_gla")
+FAMILIES = tuple(f.name for f in all_families() if f.chunk_flops is not None)   # those with a chunkwise FLOP model
 PASSES = ("fwd", "fwd+bwd")
 IMPLS = ("ours-triton", "fla-triton", "ours-pytorch-chunk")
 OURS = ("ours-triton", "ours-pytorch-chunk")
@@ -94,14 +95,12 @@ NO_CUDA = ("lrnnspec bench_gpu_suite: no CUDA device is available (torch.cuda.is
 
 # --- FLOP model ----------------------------------------------------------------------------------
 def forward_flops(family: str, T: int, b: int = B, h: int = H, k: int = K, v: int = V, c: int = CHUNK) -> float:
-    """Matmul FLOPs of one chunkwise forward (see the module docstring for the derivation)."""
-    if family in ("simple_gla", "gla"):
-        per_token = 2 * c * (k + v) + 4 * k * v
-    elif family == "gated_delta_rule":
-        per_token = 6 * c * k + 4 * c * v + 6 * k * v + c * c / 3
-    else:
-        raise ValueError(f"family: no FLOP model for {family!r} (known: {', '.join(FAMILIES)})")
-    return float(b * h * T * per_token)
+    """Matmul FLOPs of one chunkwise forward: the family's ``chunk_flops`` hook (see the module
+    docstring for the derivations)."""
+    fam = get_family(family)
+    if fam.chunk_flops is None:
+        raise ValueError(f"family: {family!r} declares no chunkwise FLOP model (chunk_flops)")
+    return float(fam.chunk_flops({"B": b, "T": T, "H": h, "HV": h, "K": k, "V": v}, c))
 
 
 def flops(family: str, T: int, mode: str) -> float:
@@ -141,7 +140,8 @@ class Config:
 
 
 CONFIGS = [Config(f, t, m, i) for f in FAMILIES for t in TS for m in PASSES for i in IMPLS] + [
-    Config("gated_delta_rule", t, m, i, WIDE_BETA) for t in TS for m in PASSES for i in OURS]
+    Config(f, t, m, i, WIDE_BETA) for f in FAMILIES if get_family(f).with_role("write_strength")
+    for t in TS for m in PASSES for i in OURS]
 
 
 # --- environment ---------------------------------------------------------------------------------
@@ -187,17 +187,23 @@ def make_inputs(family: str, T: int, beta_max: float = 1.0, requires_grad: bool 
     def normal(*shape):
         return torch.randn(*shape, generator=gen, device=device, dtype=torch.float32)
 
-    q, k, v = normal(B, T, H, K), normal(B, T, H, K), normal(B, T, H, V)
-    if family == "gated_delta_rule":
-        q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
-        x = dict(q=q, k=k, v=v, g=torch.nn.functional.logsigmoid(normal(B, T, H)),
-                 beta=beta_max * torch.sigmoid(normal(B, T, H)))
-    elif family == "gla":
-        x = dict(q=q, k=k, v=v, g=torch.nn.functional.logsigmoid(normal(B, T, H, K)) / 16)
-    elif family == "simple_gla":
-        x = dict(q=q, k=k, v=v, g=torch.nn.functional.logsigmoid(normal(B, T, H)) / 16)
-    else:
-        raise ValueError(f"family: unknown {family!r} (known: {', '.join(FAMILIES)})")
+    fam = get_family(family)
+    sizes = {"B": B, "T": T, "H": H, "HV": H, "K": K, "V": V}
+    x = {}
+    for inp in fam.inputs:
+        if inp.optional:
+            continue
+        t = normal(*(sizes[d] for d in inp.dims))
+        if inp.name in fam.unit_keys or inp.role == "query" and fam.unit_keys:
+            t = torch.nn.functional.normalize(t, dim=-1)      # unit keys, and queries alike
+        elif inp.role == "log_gate":
+            t = torch.nn.functional.logsigmoid(t) / 16          # GLA's gate temperature 16
+        elif inp.role == "write_strength":
+            t = beta_max * torch.sigmoid(t)
+        elif inp.role not in ("query", "key", "value"):
+            raise ValueError(f"family: {family!r} has an input {inp.name!r} of role {inp.role!r}, which this "
+                             f"suite does not draw")
+        x[inp.name] = t
     return {n: t.to(DTYPE).detach().requires_grad_(requires_grad) for n, t in x.items()}
 
 

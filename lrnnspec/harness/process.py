@@ -1,0 +1,261 @@
+"""The harness's side of the kernel's worker process (:mod:`.worker`): start, ask, time out, restart.
+
+:class:`KernelProcess` starts ``python -m lrnnspec.harness.worker`` as a fresh interpreter (a clean
+state: nothing of the harness's process is inherited but the variables of its environment, with
+the overrides asked for), in a new session (so the kernel's own children and threads die with
+it) and in a working directory of its own. Its stdout and stderr are one pipe that a thread of
+the harness drains into a size-capped log — a kernel that prints never reaches the harness's
+output. Requests are answered within ``timeout`` seconds or the process group is killed
+(SIGKILL: a kernel that ignores or re-arms signals cannot stop it) and :class:`KernelDied` says
+why: no answer in time, the exit code or signal, a lost device, an unreadable reply. The next
+request starts a fresh worker, which loads the kernel again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from . import wire
+
+LOG_CAP = 1 << 20          # bytes of the worker's output kept in the log; the rest is counted, not kept
+TAIL = 2000                # characters of the latest output quoted when the worker dies
+START_TIMEOUT = 120.0      # seconds for a fresh interpreter to import torch and say hello
+
+
+class KernelDied(Exception):
+    """The worker did not answer a request: ``cause`` is ``timeout``, ``exit``, ``signal``,
+    ``device_lost`` or ``protocol``; the message says what happened, in words."""
+
+    def __init__(self, cause: str, message: str):
+        super().__init__(message)
+        self.cause = cause
+
+
+class LoadError(Exception):
+    """The target could not be loaded in the worker (import error, no such attribute)."""
+
+    def __init__(self, message: str, type_name: str = "", traceback: str = ""):
+        super().__init__(message)
+        self.type, self.traceback = type_name, traceback
+
+
+class _Log:
+    """Drains the worker's stdout/stderr pipe; keeps the first LOG_CAP bytes in ``path`` (or
+    memory) and the latest TAIL characters for error messages."""
+
+    def __init__(self, pipe, path: Path | None):
+        self.pipe, self.path, self.kept, self.dropped, self.tail = pipe, path, 0, 0, b""
+        self.file = open(path, "ab") if path is not None else None
+        self.thread = threading.Thread(target=self._drain, daemon=True, name="lrnnspec-worker-log")
+        self.thread.start()
+
+    def _drain(self):
+        fd = self.pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            room = LOG_CAP - self.kept
+            if room > 0 and self.file is not None:
+                self.file.write(chunk[:room])
+                self.file.flush()
+            self.kept += min(room, len(chunk)) if room > 0 else 0
+            self.dropped += max(0, len(chunk) - max(room, 0))
+            self.tail = (self.tail + chunk)[-TAIL:]
+
+    def close(self):
+        self.thread.join(timeout=5)
+        if self.file is not None:
+            if self.dropped:
+                self.file.write(f"\n[lrnnspec: {self.dropped} more bytes of output dropped (cap {LOG_CAP})]\n".encode())
+            self.file.close()
+        self.pipe.close()
+
+    def last_words(self) -> str:
+        text = self.tail.decode(errors="replace").strip()
+        return f"; its last output: …{text[-500:]}" if text else ""
+
+
+class KernelProcess:
+    """One worker for one target. ``env``: variables set for the worker (replay restores a
+    certificate's); ``log``: file the worker's output goes to (appended across restarts)."""
+
+    def __init__(self, target: str, device: str = "cpu", *, timeout: float = 60.0, env: dict | None = None,
+                 log: str | Path | None = None, sys_path: list[str] | None = None):
+        self.target, self.device, self.timeout = target, device, timeout
+        self.env = dict(env or {})
+        self.log_path = None if log is None else Path(log)
+        self.sys_path = list(sys.path if sys_path is None else sys_path)
+        self.proc: subprocess.Popen | None = None
+        self.environment: dict | None = None
+        self.info: dict | None = None
+        self.starts = 0
+        self.log_kept = self.log_dropped_total = 0
+        self._sock: socket.socket | None = None
+        self._log: _Log | None = None
+        self._workdir: str | None = None
+        self._prefix = ""
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def _spawn(self):
+        self._prefix = f"lrnnspec-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._segments = wire.Segments(self._prefix + "p")
+        self._workdir = tempfile.mkdtemp(prefix="lrnnspec-worker-")
+        ours, theirs = socket.socketpair()
+        cwd = os.getcwd()
+        path = [cwd if p == "" else os.path.abspath(p) for p in self.sys_path] + [cwd]
+        env = dict(os.environ, **self.env, LRNNSPEC_WORKER_DEVICE=self.device,
+                   PYTHONPATH=os.pathsep.join(dict.fromkeys(path)), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lrnnspec.harness.worker", str(theirs.fileno()), self._prefix],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self._workdir,
+            env=env, pass_fds=(theirs.fileno(),), start_new_session=True)
+        theirs.close()
+        self._sock = ours
+        self._log = _Log(self.proc.stdout, self.log_path)
+        self.starts += 1
+        hello = self._receive(START_TIMEOUT, "starting")
+        self.environment = hello["environment"]
+        reply = self._exchange({"op": "load", "target": self.target}, START_TIMEOUT, "loading the kernel")
+        if not reply.get("ok"):
+            self.close()
+            raise LoadError(reply.get("message", "the kernel could not be loaded"), reply.get("type", ""),
+                            reply.get("traceback", ""))
+        self.info = reply["info"]
+
+    def start(self) -> "KernelProcess":
+        if self.proc is None:
+            self._spawn()
+        return self
+
+    def close(self) -> None:
+        """Ask the worker to leave, then kill its process group whatever it does."""
+        if self.proc is None:
+            return
+        try:
+            if self.proc.poll() is None and self._sock is not None:
+                wire.send_frame(self._sock, wire.encode({"op": "exit"}), timeout=2)
+                self.proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            pass
+        self._kill()
+
+    def _kill(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._log is not None:
+            self._log.close()
+            self.log_kept += self._log.kept
+            self.log_dropped_total += self._log.dropped
+            self._log = None
+        wire.Segments(self._prefix + "w").unlink_all()
+        wire.Segments(self._prefix + "p").unlink_all()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # --- requests ------------------------------------------------------------------------------
+    def request(self, tree: dict, share_inputs: bool = False, timeout: float | None = None) -> dict:
+        """Send one request, return the decoded reply (tensors on the CPU). A worker that does not
+        answer within ``timeout`` (default: the process's), dies, loses its device or sends an
+        unreadable reply is killed and :class:`KernelDied` raised; the next request restarts it.
+
+        ``share_inputs``: every tensor of the request goes through shared memory, and the reply's
+        ``"request_after"`` holds the request as that memory reads after the call — the kernel's
+        in-place changes to its inputs, seen by the harness itself."""
+        self.start()
+        return self._exchange(tree, self.timeout if timeout is None else timeout, "answering",
+                              shared_bytes=0 if share_inputs else wire.SHARED_BYTES, read_back=share_inputs)
+
+    def _exchange(self, tree: dict, timeout: float, doing: str, shared_bytes: int = wire.SHARED_BYTES,
+                  read_back: bool = False) -> dict:
+        segments = self._segments
+        message = wire.encode(tree, segments, shared_bytes)
+        try:
+            try:
+                wire.send_frame(self._sock, message, timeout=timeout)
+            except OSError:
+                pass   # it died or stopped reading; _receive says how
+            reply = self._receive(timeout, doing)
+            if read_back:
+                reply["request_after"] = wire.decode(message, prefix=segments.prefix, take=True)
+        finally:
+            segments.unlink_created()
+        if reply.get("kind") == "device_lost":
+            self._kill()
+        return reply
+
+    def _receive(self, timeout: float, doing: str) -> dict:
+        deadline = time.monotonic() + timeout
+        try:
+            data = wire.recv_frame(self._sock, deadline)
+            return wire.decode(data, prefix=self._prefix + "w", take=True)
+        except wire.Timeout:
+            if self.proc.poll() is not None:
+                raise self._died(doing) from None
+            words = self._log.last_words() if self._log else ""
+            self._kill()
+            raise KernelDied("timeout", f"no answer in {timeout:g} s (the kernel process was killed){words}") from None
+        except (EOFError, OSError):
+            raise self._died(doing) from None
+        except wire.WireError as exc:
+            self._kill()
+            raise KernelDied("protocol", f"the kernel process sent an unreadable reply ({exc})") from None
+
+    def _died(self, doing: str) -> KernelDied:
+        proc = self.proc
+        try:
+            code = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        words = self._log.last_words() if self._log else ""
+        self._kill()
+        if code is None:
+            return KernelDied("protocol", f"the kernel process closed its channel while {doing}{words}")
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return KernelDied("signal", f"the kernel process died with signal {-code} ({name}) while {doing}{words}")
+        return KernelDied("exit", f"the kernel process exited with code {code} while {doing} (os._exit, exit() "
+                                  f"from a thread, or a crash){words}")
+
+    def log_stats(self) -> dict:
+        """Bytes of worker output kept in the log and dropped beyond its cap, over every start."""
+        live = self._log
+        return {"kept": self.log_kept + (live.kept if live else 0),
+                "dropped": self.log_dropped_total + (live.dropped if live else 0), "starts": self.starts}
