@@ -402,3 +402,10 @@ CORPUS = (
 
 if _tamper_at_import:
     _tamper()
+
+
+# --- not in the corpus: a kernel whose bug shows only under an environment variable ---------------------
+def wrong_under_a_triton_variable(q, k, v, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None):
+    """Right, except when TRITON_LRNNSPEC_PROBE=1 is set (a code path some variable selects)."""
+    o, s = correct(q, k, v, scale, initial_state, output_final_state, cu_seqlens)
+    return (o * 0.5 if os.environ.get("TRITON_LRNNSPEC_PROBE") == "1" else o), s

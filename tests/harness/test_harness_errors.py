@@ -1,6 +1,7 @@
 """An exception in the harness's own code is the verdict ``error``: never a pass, never the kernel's
 failure — the run is not certified, ``lrnnspec certify`` exits 3, and the certificate holds the
-traceback — for sequence and DAG families alike."""
+traceback — for sequence and DAG families alike. And ``lrnnspec replay`` runs the kernel in the
+environment its certificate recorded."""
 
 from __future__ import annotations
 
@@ -48,3 +49,22 @@ def test_the_runner_stops_at_a_harness_error_without_shrinking(monkeypatch):
         assert v.status == "error" and v.examples == 1      # stopped at once: nothing to shrink
     finally:
         k.close()
+
+
+def test_replay_restores_the_recorded_variables_and_names_what_differs(tmp_path, capsys, monkeypatch):
+    from . import hostile
+
+    target = f"{hostile.FILE}:wrong_under_a_triton_variable"
+    monkeypatch.setenv("TRITON_LRNNSPEC_PROBE", "1")
+    assert main(["certify", target, "--family", hostile.FAMILY, "--profile", "dev", "--properties", "forward",
+                 "--out", str(tmp_path)]) == 1
+    (path,) = tmp_path.glob("*.json")
+    cert = json.loads(path.read_text())
+    assert cert["environment"]["variables"]["TRITON_LRNNSPEC_PROBE"] == "1"
+    cert["environment"]["torch"] = "0.0.1"                        # as if certified with another torch
+    path.write_text(json.dumps(cert))
+    monkeypatch.delenv("TRITON_LRNNSPEC_PROBE")                   # this shell lacks it: replay restores it
+    capsys.readouterr()
+    assert main(["replay", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "torch: 0.0.1 in the certificate" in out and "reproduced: output error" in out
