@@ -52,12 +52,15 @@ def _train(args) -> int:
 
 def _validate(args) -> str | None:
     from lrnnspec.spec.errors import SpecError
-    from lrnnspec.training.loop import TrainConfig
+    from lrnnspec.training.loop import TASK_DEFAULTS, TrainConfig
 
     if args.threads < 1:
         return f"--threads must be ≥ 1, got {args.threads}"
+    shortest = TASK_DEFAULTS[args.task]["min_len"]  # a --train-len below the task's shortest length trains on it alone
+    min_len = args.train_len if shortest is not None and args.train_len is not None and args.train_len < shortest else None
     try:
         args.config = TrainConfig(args.task, args.model, args.eigenvalues, n_h=args.n_h, layers=args.layers,
+                                  min_len=min_len,
                                   seed=args.seed, steps=args.steps, train_len=args.train_len, test_len=args.test_len,
                                   batch=args.batch, lr=args.lr, d_model=args.d_model, heads=args.heads,
                                   eval_size=args.eval_size, targets=args.targets).resolved()
