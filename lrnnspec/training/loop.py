@@ -6,9 +6,9 @@ the test sets) when run on one thread — the CLI and the grid call ``torch.set_
 
 Protocol (the papers' at CPU scale, research/theorems.md §2.9 / §3.3): AdamW (β = (0.9, 0.95),
 weight decay 0.1), linear warm-up over the first 10 % of the steps then cosine decay to 1 % of the
-learning rate, gradient clipping at 1.0, cross-entropy on the scored positions only. Training
-lengths are uniform in [min_len, train_len] (word problems: exactly train_len, targets at every
-position). Evaluation: ``eval_size`` fresh sequences of *exactly* each test length; ``accuracy`` is
+learning rate, gradient clipping at 1.0, cross-entropy on the scored positions only (``targets``: the label
+only, or every prefix — parity's default here, see reports/trained.md). Training lengths are
+uniform in [min_len, train_len] (word problems: exactly train_len, targets at every position). Evaluation: ``eval_size`` fresh sequences of *exactly* each test length; ``accuracy`` is
 the accuracy of the last prediction (the label; for word problems the full prefix product);
 word problems also report ``sequence_accuracy`` (every prefix correct, Merrill et al. / Siems et
 al.'s metric).
