@@ -1,9 +1,10 @@
 """The harness's side of the kernel's worker process (:mod:`.worker`): start, ask, time out, restart.
 
-:class:`KernelProcess` starts ``python -m lrnnspec.harness.worker`` as a fresh interpreter (a clean
-state: nothing of the harness's process is inherited but the variables of its environment, with
-the overrides asked for), in a new session (so the kernel's own children and threads die with
-it) and in a working directory of its own. Its stdout and stderr are one pipe that a thread of
+:class:`KernelProcess` starts the worker in a clean state — forked from a template process that has
+imported torch and never any kernel's code, or as a fresh interpreter (``python -m
+lrnnspec.harness.worker``) when variables must be set before libraries are imported — in a new
+session (so the kernel's own children and threads die with it) and in a working directory of its
+own. Its stdout and stderr are one pipe that a thread of
 the harness drains into a size-capped log — a kernel that prints never reaches the harness's
 output. Requests are answered within ``timeout`` seconds or the process group is killed
 (SIGKILL: a kernel that ignores or re-arms signals cannot stop it) and :class:`KernelDied` says
@@ -48,6 +49,20 @@ class LoadError(Exception):
         super().__init__(message)
         self.type, self.traceback = type_name, traceback
 
+    def missing_dependency(self, target: str) -> str | None:
+        """The module the kernel needs that is not installed here, when that is why it did not load
+        (its own module missing is a usage error, not this)."""
+        import re
+
+        found = re.search(r"No module named '([^']+)'", str(self))
+        if found is None:
+            return None
+        module = target.rpartition(":")[0]
+        missing = found.group(1)
+        if not (module.endswith(".py") or "/" in module) and (module == missing or module.startswith(missing + ".")):
+            return None
+        return missing
+
 
 class _Log:
     """Drains the worker's stdout/stderr pipe; keeps the first LOG_CAP bytes in ``path`` (or
@@ -89,14 +104,70 @@ class _Log:
         return f"; its last output: …{text[-500:]}" if text else ""
 
 
+class _Template:
+    """The harness's side of the template process (:mod:`.template`), started on first use, one per
+    harness process, and ending with it (its channel closes)."""
+
+    def __init__(self, path: list[str]):
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen([sys.executable, "-m", "lrnnspec.harness.template", str(theirs.fileno())],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     cwd=tempfile.gettempdir(), pass_fds=(theirs.fileno(),),
+                                     env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
+        theirs.close()
+        self.sock, self.lock = ours, threading.Lock()
+        wire.recv_frame(self.sock, time.monotonic() + START_TIMEOUT)
+
+    def ask(self, request: dict, fds=()) -> dict:
+        with self.lock:
+            socket.send_fds(self.sock, [b"\0"], list(fds))
+            wire.send_frame(self.sock, wire.encode(request))
+            return wire.decode(wire.recv_frame(self.sock, time.monotonic() + START_TIMEOUT))
+
+
+_TEMPLATES: list[_Template] = []
+
+
+def _template(path: list[str]) -> _Template:
+    if not _TEMPLATES or _TEMPLATES[0].proc.poll() is not None:
+        _TEMPLATES[:] = [_Template(path)]
+    return _TEMPLATES[0]
+
+
+class _Forked:
+    """A worker forked by the template, seen like a ``subprocess.Popen`` (the template reaps it)."""
+
+    def __init__(self, template: _Template, pid: int):
+        self.template, self.pid = template, pid
+
+    def poll(self) -> int | None:
+        return self.template.ask({"op": "wait", "pid": self.pid, "timeout": 0})["code"]
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self.template.ask({"op": "wait", "pid": self.pid, "timeout": 60.0 if timeout is None else timeout})["code"]
+        if code is None:
+            raise subprocess.TimeoutExpired("lrnnspec worker", timeout)
+        return code
+
+
 class KernelProcess:
     """One worker for one target. ``env``: variables set for the worker (replay restores a
-    certificate's); ``log``: file the worker's output goes to (appended across restarts)."""
+    certificate's); ``log``: file the worker's output goes to (appended across restarts).
+
+    ``start="fork"`` (the default; ``LRNNSPEC_WORKER_START`` overrides it) forks the worker from a
+    template process (:mod:`.template`) that has imported torch and lrnnspec's worker and never any
+    kernel's code: a clean state without paying for ``import torch`` at every start. ``start="spawn"`` runs a fresh
+    interpreter; it is what ``env`` needs (variables a library reads when it is imported) and what
+    platforms without fork get."""
 
     def __init__(self, target: str, device: str = "cpu", *, timeout: float = 60.0, env: dict | None = None,
-                 log: str | Path | None = None, sys_path: list[str] | None = None):
+                 log: str | Path | None = None, sys_path: list[str] | None = None, start: str | None = None):
         self.target, self.device, self.timeout = target, device, timeout
         self.env = dict(env or {})
+        start = start or os.environ.get("LRNNSPEC_WORKER_START") or ("spawn" if self.env else "fork")
+        if start not in ("fork", "spawn"):
+            raise ValueError(f"start: must be 'fork' or 'spawn', got {start!r}")
+        self.start_method = "spawn" if start == "fork" and not hasattr(os, "fork") else start
         self.log_path = None if log is None else Path(log)
         self.sys_path = list(sys.path if sys_path is None else sys_path)
         self.proc: subprocess.Popen | None = None
@@ -104,6 +175,8 @@ class KernelProcess:
         self.info: dict | None = None
         self.starts = 0
         self.log_kept = self.log_dropped_total = 0
+        # where the time goes: starting workers, answering calls, and the kernel's own share of that
+        self.cost = {"calls": 0, "start_seconds": 0.0, "call_seconds": 0.0, "kernel_seconds": 0.0}
         self._sock: socket.socket | None = None
         self._log: _Log | None = None
         self._workdir: str | None = None
@@ -111,21 +184,39 @@ class KernelProcess:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def _spawn(self):
+        began = time.perf_counter()
+        try:
+            self._start_worker()
+        finally:
+            self.cost["start_seconds"] += time.perf_counter() - began
+
+    def _start_worker(self):
         self._prefix = f"lrnnspec-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._segments = wire.Segments(self._prefix + "p")
         self._workdir = tempfile.mkdtemp(prefix="lrnnspec-worker-")
         ours, theirs = socket.socketpair()
         cwd = os.getcwd()
-        path = [cwd if p == "" else os.path.abspath(p) for p in self.sys_path] + [cwd]
-        env = dict(os.environ, **self.env, LRNNSPEC_WORKER_DEVICE=self.device,
-                   PYTHONPATH=os.pathsep.join(dict.fromkeys(path)), PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lrnnspec.harness.worker", str(theirs.fileno()), self._prefix],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self._workdir,
-            env=env, pass_fds=(theirs.fileno(),), start_new_session=True)
+        # the harness's import path, its working directory last (never first: a folder there named
+        # like an installed package — this repository's kernels/ — must not shadow it)
+        path = list(dict.fromkeys([os.path.abspath(p) for p in self.sys_path if p not in ("", ".")] + [cwd]))
+        if self.start_method == "fork":
+            log, log_theirs = socket.socketpair()
+            template = _template(path)
+            reply = template.ask({"op": "fork", "workdir": self._workdir, "device": self.device, "prefix": self._prefix,
+                                  "path": path, "environ": dict(os.environ)}, (theirs.fileno(), log_theirs.fileno()))
+            log_theirs.close()
+            self.proc = _Forked(template, reply["pid"])
+        else:
+            env = dict(os.environ, **self.env, LRNNSPEC_WORKER_DEVICE=self.device,
+                       PYTHONPATH=os.pathsep.join(path), PYTHONUNBUFFERED="1")
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lrnnspec.harness.worker", str(theirs.fileno()), self._prefix],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self._workdir,
+                env=env, pass_fds=(theirs.fileno(),), start_new_session=True)
+            log = self.proc.stdout
         theirs.close()
         self._sock = ours
-        self._log = _Log(self.proc.stdout, self.log_path)
+        self._log = _Log(log, self.log_path)
         self.starts += 1
         hello = self._receive(START_TIMEOUT, "starting")
         self.environment = hello["environment"]
@@ -158,7 +249,12 @@ class KernelProcess:
         if proc is not None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+            except ProcessLookupError:        # no group of its own yet (killed as it started): the process
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            except PermissionError:
                 pass
             proc.wait()
         if self._sock is not None:
@@ -197,8 +293,17 @@ class KernelProcess:
         ``"request_after"`` holds the request as that memory reads after the call — the kernel's
         in-place changes to its inputs, seen by the harness itself."""
         self.start()
-        return self._exchange(tree, self.timeout if timeout is None else timeout, "answering",
-                              shared_bytes=0 if share_inputs else wire.SHARED_BYTES, read_back=share_inputs)
+        began = time.perf_counter()
+        try:
+            reply = self._exchange(tree, self.timeout if timeout is None else timeout, "answering",
+                                   shared_bytes=0 if share_inputs else wire.SHARED_BYTES, read_back=share_inputs)
+        finally:
+            self.cost["calls"] += 1
+            self.cost["call_seconds"] += time.perf_counter() - began
+        seconds = reply.get("seconds")
+        if isinstance(seconds, (int, float)):
+            self.cost["kernel_seconds"] += float(seconds)
+        return reply
 
     def _exchange(self, tree: dict, timeout: float, doing: str, shared_bytes: int = wire.SHARED_BYTES,
                   read_back: bool = False) -> dict:

@@ -29,6 +29,7 @@ import importlib.metadata
 import os
 import platform
 import sys
+import time
 import traceback
 
 ENV_PREFIXES = ("TORCH_", "TRITON_", "CUDA_", "PYTORCH_", "NVIDIA_", "OMP_", "MKL_")
@@ -148,6 +149,7 @@ def call(fn, request: dict) -> dict:
     args = dict(request["call"], inputs=x, initial_state=init)
     args["kwargs"] = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in args["kwargs"].items()}
     adapter = ADAPTERS[request["adapter"]]
+    started = time.perf_counter()
     try:
         # inference calls run as inference does (no autograd), gradient calls with it
         with torch.set_grad_enabled(grad is not None or probe), (_Poisoned() if request.get("poison") else _Nothing()):
@@ -176,6 +178,7 @@ def call(fn, request: dict) -> dict:
                                   f"expected shapes")
     if grad is not None:
         reply["grads"] = _vjp(output, state, grad, leaves, device)
+    reply["seconds"] = time.perf_counter() - started       # the kernel's own time (forward, backward)
     if device != "cpu":   # let the harness see in-place changes through its shared memory
         for given, used in ((mapped, x), (request.get("initial_state") or {}, init or {})):
             for n, t in given.items():
