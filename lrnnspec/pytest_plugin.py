@@ -22,7 +22,15 @@ option                      environment variable     value
 ``--lrnnspec-xfails``       ``LRNNSPEC_XFAILS``      a file of test ids expected to fail (below)
 ``--lrnnspec-max-examples`` ``LRNNSPEC_MAX_EXAMPLES`` examples per property (default: see below)
 ``--lrnnspec-out``          ``LRNNSPEC_OUT``         where failing tests write their replay file
+``--lrnnspec-properties``   ``LRNNSPEC_PROPERTIES``  comma-separated properties (default: all of the kind)
+``--lrnnspec-require``      ``LRNNSPEC_REQUIRE``     comma-separated features that must be supported
 ==========================  =======================  =================================================
+
+The kernel's scope is negotiated when the session starts (``lrnnspec certify`` does the same): a
+feature it refuses cleanly is unsupported, and the tests that need it are skipped with the kernel's
+message; ``lrnnspec::scope`` fails when an accepted feature is ignored or a required one unsupported.
+A kernel this machine cannot run (no GPU driver, no CUDA) has every test skipped, "could not run
+here".
 
 Any of them set without a target is a usage error (so is every bad value), never ignored.
 
@@ -86,6 +94,10 @@ OPTIONS = {
                      "Hypothesis examples per property (default: the active profile's, else the ci profile's)"),
     "out": ("--lrnnspec-out", "LRNNSPEC_OUT",
             "directory for the replay files of failing lrnnspec tests (default: a temporary directory)"),
+    "properties": ("--lrnnspec-properties", "LRNNSPEC_PROPERTIES",
+                   "comma-separated properties to test (default: every property of the family's kind)"),
+    "require": ("--lrnnspec-require", "LRNNSPEC_REQUIRE",
+                "comma-separated features that must be supported (unsupported, they fail lrnnspec::scope)"),
 }
 
 
@@ -204,6 +216,9 @@ class LrnnspecItem(pytest.Item):
         from lrnnspec.harness.runner import run_property
 
         setup: Setup = self.parent.lrnnspec_setup
+        could_not_run = setup.kernel.domain.scope.could_not_run
+        if could_not_run:
+            pytest.skip(f"{self.nodeid}: could not run here: {could_not_run}")
         verdict = run_property(setup.kernel, self.prop, self.dtype, max_examples=setup.max_examples, seed=setup.seed)
         # plain Python numbers: reports cross process boundaries (pytest-xdist) and land in JUnit XML
         self.user_properties.append(("lrnnspec_examples", int(verdict.examples)))
@@ -274,6 +289,7 @@ def _configure(config: pytest.Config) -> Setup | None:
     from lrnnspec.harness.conventions import CONVENTIONS, DAG_CONVENTIONS, convention_for
     from lrnnspec.harness.kernel import TORCH_DTYPES, Kernel
     from lrnnspec.harness.process import KernelDied, LoadError
+    from lrnnspec.harness.certificate import features
     from lrnnspec.harness.targets import TargetError, check_target
     from lrnnspec.spec import get_family
     from lrnnspec.spec.errors import SpecError
@@ -320,8 +336,22 @@ def _configure(config: pytest.Config) -> Setup | None:
         if out.exists() and not out.is_dir():
             raise _Bad(f"{raw['out'].source}: {out} exists and is not a directory")
 
+    properties = tuple(kernel.domain.properties)
+    if raw["properties"] is not None:
+        chosen = [p.strip() for p in raw["properties"].value.split(",") if p.strip()]
+        bad = [p for p in chosen if p not in properties]
+        if bad or not chosen:
+            raise _Bad(f"{raw['properties'].source}: each must be a property of {fam.kind} families "
+                       f"({', '.join(properties)}), got {raw['properties'].value!r}")
+        properties = tuple(chosen)
+    required = [f.strip() for f in raw["require"].value.split(",") if f.strip()] if raw["require"] else []
+    unknown = [f for f in required if f not in features(fam)]
+    if unknown:
+        raise _Bad(f"{raw['require'].source}: unknown feature(s) {unknown}; the features of {fam.name!r}: "
+                   f"{', '.join(features(fam))}")
+    kernel.domain.negotiate(required)
     setup = Setup(checked, fam.name, kernel.convention, dtypes, device, max_examples, examples_from, seed,
-                  tuple(kernel.domain.properties), kernel, out=out)
+                  properties, kernel, out=out)
     if raw["xfails"] is not None:
         setup.xfails_file = raw["xfails"].value
         setup.xfails = _parse_xfails(raw["xfails"], setup.node_ids())

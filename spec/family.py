@@ -113,6 +113,9 @@ class Option:
     # True when the option only declares the inputs' domain (which β are valid, whether keys must
     # be unit): the computation does not read it, so a kernel is never passed it
     domain_only: bool = False
+    # the value a default of None stands for, from the dimensions (scale: K^-1/2), for kernels that
+    # require the argument
+    default_for: Callable[[dict[str, int]], Any] | None = None
 
 
 def positive_finite(x) -> str | None:
@@ -131,7 +134,8 @@ def nonnegative_finite(x) -> str | None:
     return None if ok else "must be a finite number ≥ 0"
 
 
-SCALE = Option("scale", None, "read-out scale; None → K^-1/2", check=lambda s: None if s is None else positive_finite(s))
+SCALE = Option("scale", None, "read-out scale; None → K^-1/2", check=lambda s: None if s is None else positive_finite(s),
+               default_for=lambda dims: dims["K"] ** -0.5)
 UNIT_KEYS = Option(
     "require_unit_keys", True,
     "reject keys whose L2 norm differs from 1 by more than 4·eps(dtype of k) + 1e-12", choices=(True, False),

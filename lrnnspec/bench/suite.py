@@ -55,7 +55,7 @@ def _call(impl, x):
     kwargs = {"chunk_size": CHUNK} if impl.form == "chunk" else {}
     kwargs |= {kw: SIZES[dim] for kw, dim in conv.dims.items() if kw in params}
     return call_sequence(impl.fn, convention=conv.to_json(), inputs=x, initial_state=None,
-                         want_state=conv.final_state is None or conv.final_state in params,
+                         want_state=conv.always_state or conv.final_state in params,
                          state_names=[c.name for c in active_state(fam, {o.name: o.default for o in fam.options})],
                          kwargs=kwargs)
 

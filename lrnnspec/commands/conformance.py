@@ -114,6 +114,7 @@ def _conformance(args) -> int:
 
 def render(rows, dtypes, args, seconds) -> str:
     from lrnnspec import __version__
+    from lrnnspec.harness.scope import Scope
 
     gpus = sorted({c.environment.get("gpu") for _, c in rows} - {None})
     where = f" on {', '.join(gpus)}" if gpus else ""
@@ -122,21 +123,36 @@ def render(rows, dtypes, args, seconds) -> str:
              f"profile `{args.profile}`, seed {args.seed}, "
              f"{args.examples or 'the profile’s'} examples per property; {seconds:.0f} s). Each row is a certificate in "
              f"`{report_names(args.device)[1]}/`; *worst* is the largest normalized error (error ÷ allowed, ≤ 1 "
-             "passes) over the numeric properties; failing properties are named.", "",
-             "| family | implementation | backend | dtype | contract | verdict | worst | failing properties | "
-             "not applicable | time (s) |",
-             "|---|---|---|---|---|---|---:|---|---|---:|"]
+             "passes) over the numeric properties, *max abs error* the largest absolute error beside it; *scope* the "
+             "features the implementation does not support (negotiated); failing properties are named; properties "
+             "that do not apply or need an unsupported feature are listed apart.", "",
+             "| family | implementation | backend | dtype | contract | verdict | scope | worst | max abs error | "
+             "failing properties | not applicable | time (s) |",
+             "|---|---|---|---|---|---|---|---:|---:|---|---|---:|"]
     for impl, cert in rows:
         for dtype in dtypes:
             vs = [v for v in cert.verdicts if v.dtype == dtype]
             worst = max((v.worst.get("worst_normalized", 0.0) for v in vs if v.worst), default=0.0)
+            max_abs = max((v.worst.get("max_abs_error", 0.0) for v in vs if v.worst), default=0.0)
             fails = ", ".join(v.property + (" (harness error)" if v.status == "error" else "")
                               for v in vs if v.status in ("fail", "error")) or "—"
-            na = ", ".join(v.property for v in vs if v.status == "not_applicable") or "—"
-            verdict = "certified" if all(v.status not in ("fail", "error") for v in vs) else "**not certified**"
+            na = ", ".join(v.property for v in vs if v.status in ("not_applicable", "unsupported")) or "—"
+            verdict = ("could not run here" if cert.could_not_run else "certified"
+                       if all(v.status not in ("fail", "error") for v in vs) else "**not certified**")
+            scope = Scope(**cert.scope).line() if cert.scope else ""
             lines.append(f"| {impl.family} | `{impl.target.split(':')[1]}` ({impl.form}) | {impl.backend} | {dtype} | "
-                         f"`{cert.contracts[dtype]}` | {verdict} | {worst:.3g} | {fails} | {na} | "
-                         f"{sum(v.seconds for v in vs):.1f} |")
+                         f"`{cert.contracts[dtype]}` | {verdict} | {scope} | {worst:.3g} | {max_abs:.2g} | {fails} | "
+                         f"{na} | {sum(v.seconds for v in vs):.1f} |")
+    costs = [c.isolation for _, c in rows if c.isolation]
+    if costs:
+        start = sum(c["start_seconds"] for c in costs)
+        calls = sum(c["calls"] for c in costs)
+        beyond = sum(c["call_seconds"] - c["kernel_seconds"] for c in costs)
+        total = sum(c.seconds for _, c in rows)
+        lines += ["", f"Isolation cost (each kernel in its own worker process): {start + beyond:.1f} s of the "
+                      f"{total:.0f} s certifying — {start:.1f} s starting workers, {calls} calls at "
+                      f"{1e3 * beyond / max(calls, 1):.2f} ms each beyond the kernel's own time "
+                      f"({100 * (start + beyond) / max(total, 1e-9):.0f} %)."]
     failing = [(i, c) for i, c in rows if not c.certified]
     if failing:
         lines += ["", "## Counterexamples", ""]

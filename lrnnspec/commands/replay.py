@@ -60,10 +60,12 @@ def _replay(args) -> int:
             for line in differences:
                 print(f"  {line}")
         from_json = dag_case_from_json if get_family(family).kind == "dag" else case_from_json
+        kernel.domain.negotiate((cert.get("scope") or {}).get("required", []))
         reproduced = 0
         for v in failing:
-            case = from_json(v["counterexample"]["case"]).rounded(TORCH_DTYPES[v["dtype"]])
-            print(f"{v['property']} [{v['dtype']}] on {case.describe()}")
+            stored = v["counterexample"]["case"]
+            case = None if stored is None else from_json(stored).rounded(TORCH_DTYPES[v["dtype"]])
+            print(f"{v['property']} [{v['dtype']}] on {'the negotiated scope' if case is None else case.describe()}")
             try:
                 property_function(kernel, v["property"])(kernel, case, v["dtype"])
                 print("  passes now (not reproduced)")

@@ -27,8 +27,11 @@ from lrnnspec.spec import get_family
 from lrnnspec.spec.errors import SpecError
 
 from . import tolerance
+from .examples import ExampleStore
 from .kernel import TORCH_DTYPES, Kernel, check_contracts
 from .runner import run_property
+from .scope import LABELS, Scope
+from .sequence import LONG_LENGTHS
 from .verdicts import BLOCKING, ERROR, Verdict
 
 CERTIFICATE_VERSION = 2
@@ -52,23 +55,38 @@ class Certificate:
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: float = 0.0
     log: dict | None = None          # the worker's output: file, bytes kept / dropped
+    scope: dict | None = None        # the negotiated scope (lrnnspec.harness.scope.Scope)
+    replayed: int = 0                # stored counterexamples replayed before drawing new cases
+    # the worker's cost: calls, seconds starting workers, answering calls, the kernel's own share
+    isolation: dict | None = None
     version: int = CERTIFICATE_VERSION
 
     @property
+    def could_not_run(self) -> str | None:
+        return (self.scope or {}).get("could_not_run")
+
+    @property
     def certified(self) -> bool:
-        return bool(self.verdicts) and all(v.status not in BLOCKING for v in self.verdicts)
+        return not self.could_not_run and bool(self.verdicts) and all(v.status not in BLOCKING for v in self.verdicts)
 
     @property
     def errored(self) -> bool:
-        """The harness failed somewhere: the run says nothing about the kernel there."""
-        return any(v.status == ERROR for v in self.verdicts)
+        """The harness failed somewhere, or could not run the kernel here: the run says nothing about
+        the kernel there."""
+        return bool(self.could_not_run) or any(v.status == ERROR for v in self.verdicts)
+
+    @property
+    def failed(self) -> bool:
+        return any(v.status == "fail" for v in self.verdicts)
 
     @property
     def summary(self) -> str:
-        if self.certified:
-            return "CERTIFIED"
-        return "NOT CERTIFIED (harness error)" if self.errored and not any(v.status == "fail" for v in self.verdicts) \
-            else "NOT CERTIFIED"
+        """One line, leading with the scope: ``CERTIFIED (fp32; unsupported: grouped value heads, T % 64 ≠ 0)``."""
+        if self.could_not_run:
+            return f"COULD NOT RUN HERE ({self.could_not_run})"
+        scope = Scope(**self.scope).line() if self.scope else "scope not negotiated"
+        head = "CERTIFIED" if self.certified else "NOT CERTIFIED" if self.failed else "NOT CERTIFIED (harness error)"
+        return f"{head} ({', '.join(self.dtypes)}; {scope})"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -80,7 +98,9 @@ class Certificate:
         variables = self.environment.get("variables") or {}
         lines = [f"# Certificate: `{self.kernel['target']}` as `{self.family}` ({self.convention})", "",
                  f"**{self.summary}** — lrnnspec {__version__}, spec {self.spec_version}, profile `{self.profile}`, "
-                 f"seed {self.seed}, ≤ {self.max_examples} examples per property, {self.seconds:.1f} s.", "",
+                 f"seed {self.seed}, ≤ {self.max_examples} examples per property"
+                 f"{f', {self.replayed} stored counterexamples replayed first' if self.replayed else ''}, "
+                 f"{self.seconds:.1f} s.", "",
                  f"- source sha256: `{self.kernel['sha256']}` over "
                  f"{', '.join(f'`{m}`' for m in self.kernel.get('sources', [])) or 'no readable source'}",
                  f"- environment (the kernel's process): {', '.join(f'{k} {v}' for k, v in env.items())}"
@@ -89,7 +109,8 @@ class Certificate:
                  f"- tolerance: {', '.join(f'{k} = {v}' for k, v in self.tolerance.items())}",
                  *([f"- graphs: {_graphs_line(self.graphs)}"] if self.graphs else []),
                  *([f"- kernel output: `{self.log['file']}` ({self.log['kept']} bytes kept, {self.log['dropped']} "
-                    f"dropped)"] if self.log and self.log.get("file") else []), "",
+                    f"dropped)"] if self.log and self.log.get("file") else []),
+                 *_scope_lines(self.scope), "",
                  "| property | dtype | verdict | examples | worst normalized error | note |",
                  "|---|---|---|---:|---:|---|"]
         for v in self.verdicts:
@@ -109,6 +130,18 @@ class Certificate:
             for v in errors:
                 lines += [f"- **{v.property} [{v.dtype}]**: {v.reason}", "", "```", v.traceback.strip()[-4000:], "```"]
         return "\n".join(lines) + "\n"
+
+
+def _scope_lines(scope: dict | None) -> list[str]:
+    if not scope:
+        return []
+    lines = [f"- scope: supported {', '.join(LABELS.get(f, f) for f in scope['supported']) or 'nothing probed'}"]
+    lines += [f"  - unsupported {LABELS.get(f, f)}: {why}" for f, why in scope["unsupported"].items()]
+    lines += [f"  - constraint: {c}" for c in scope["constraints"]]
+    lines += [f"  - ignored {f}: {why}" for f, why in scope["ignored"].items()]
+    if scope["required"]:
+        lines.append(f"  - required: {', '.join(scope['required'])}")
+    return lines
 
 
 def _graphs_line(g: dict) -> str:
@@ -190,6 +223,14 @@ def kernel_identity(target: str, info: dict) -> dict:
             "sha256": digest.hexdigest() if sources else "unavailable", "sources": sorted(sources)}
 
 
+def features(family) -> list[str]:
+    """The feature names ``require`` takes for ``family``: the negotiated features, its options and
+    its optional inputs."""
+    fam = get_family(family)
+    return [*LABELS, "partial_chunk", *(o.name for o in fam.options if not o.domain_only),
+            *(i.name for i in fam.inputs if i.optional)]
+
+
 def certificate_stem(family: str, target: str) -> str:
     return f"{family}-{target.replace(':', '.').replace('/', '_')}"
 
@@ -217,15 +258,22 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
             max_examples: int | None = None, seed: int = 0, profile: str = "ci", properties=None,
             timeout: float = 60.0, out: str | Path | None = None, target: str | None = None,
             progress: Callable[[str], None] | None = None, contracts: dict[str, str] | None = None,
-            env: dict | None = None, kernel: Kernel | None = None) -> Certificate:
+            env: dict | None = None, kernel: Kernel | None = None, require=(),
+            database: str | Path | None = "default", layout: str | None = None,
+            rename: dict[str, str] | None = None) -> Certificate:
     """Certify ``fn`` (a target string, or a module-level function) as an implementation of
     ``family`` (see the module docstring).
 
     ``convention``: how the kernel is called (default ``fla`` for sequence families, read from the
     signature for DAG families). ``contracts``: the precision contract the kernel declares per dtype
-    (``{"fp32": "tf32"}``), the baseline of the tolerance. ``env``: variables set in the kernel's
+    (``{"fp32": "tf32"}``), the baseline of the tolerance. ``layout`` (``"heads-first"``) and ``rename``
+    (spec name → the kernel's keyword) adapt the convention to the kernel (sequence families; a known
+    peer function needs neither: :mod:`lrnnspec.peers.known`). ``env``: variables set in the kernel's
     process. ``kernel``: a :class:`Kernel` already started for this target (reused, not closed).
-    Raises :class:`~.process.LoadError` when the target cannot be imported in its process."""
+    ``require``: features that must be supported (an unsupported one fails the ``scope`` property;
+    names: :func:`features`). ``database``: the directory of the example database (:mod:`.examples`;
+    default ``<out>/.lrnnspec-examples`` when ``out`` is given, else none; None: none). Raises
+    :class:`~.process.LoadError` when the target cannot be imported in its process."""
     fam = get_family(family)
     target = target or target_of(fn)
     from .dag import PROPERTIES as DAG_PROPERTIES
@@ -234,6 +282,11 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
     known = SEQUENCE_PROPERTIES if fam.kind == "sequence" else DAG_PROPERTIES
     dtypes, n, props = _check(dtypes, profile, max_examples, properties, known)
     check_contracts(contracts)
+    require = [require] if isinstance(require, str) else list(require or ())
+    unknown = [f for f in require if f not in features(fam)]
+    if unknown:
+        raise SpecError("require", f"unknown feature(s) {unknown}; the features of {fam.name!r}: "
+                                   f"{', '.join(features(fam))}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecError("seed", f"must be an integer, got {seed!r}")
     log_path = None
@@ -243,32 +296,43 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
         log_path.unlink(missing_ok=True)
     own = kernel is None
     if own:
-        kernel = Kernel(target, fam.name, convention, device, timeout, contracts, log=log_path, env=env)
+        if fam.kind != "sequence" and (layout or rename):
+            raise SpecError("layout" if layout else "rename", f"applies to sequence families; {fam.name!r} is a "
+                                                               f"{fam.kind} family (its conventions: native, chain, grid)")
+        options = {"layout": layout, "rename": rename} if fam.kind == "sequence" else {}
+        kernel = Kernel(target, fam.name, convention, device, timeout, contracts, log=log_path, env=env, **options)
+    if database == "default":
+        database = None if out is None else Path(out) / ".lrnnspec-examples"
+    examples = None if database is None else ExampleStore(database)
     try:
-        return _run(kernel, target, dtypes, n, props, seed, profile, out, progress, log_path)
+        kernel.domain.long_len = kernel.domain.long_len and LONG_LENGTHS[profile]
+        kernel.domain.negotiate(require)
+        return _run(kernel, target, dtypes, n, props, seed, profile, out, progress, log_path, examples)
     finally:
         if own:
             kernel.close()
 
 
-def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress, log_path) -> Certificate:
+def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress, log_path, examples) -> Certificate:
     fam = kernel.fam
     cert = Certificate(kernel_identity(target, kernel.process.info), fam.name, kernel.convention, dtypes,
                        kernel.device, dict(kernel.process.environment or {}), SPEC_VERSION,
                        {d: kernel.contracts[d] for d in dtypes},
                        {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP,
                         "C_GRAD": tolerance.C_GRAD, "C_SENS": tolerance.C_SENS},
-                       profile, seed, n, graphs=kernel.domain.coverage())
+                       profile, seed, n, graphs=kernel.domain.coverage(), scope=kernel.domain.scope.to_json())
     progress_log = None if out is None else Path(out) / "progress.jsonl"
     start = time.perf_counter()
-    for dtype in dtypes:
+    for dtype in dtypes if not cert.could_not_run else ():
         for prop in props:
-            verdict = run_property(kernel, prop, dtype, max_examples=n, seed=seed, progress=progress)
+            verdict = run_property(kernel, prop, dtype, max_examples=n, seed=seed, progress=progress, examples=examples)
             cert.verdicts.append(verdict)
             if progress_log is not None:
                 with progress_log.open(mode="a") as fh:
                     fh.write(json.dumps({"target": target, **asdict(verdict)}) + "\n")
     cert.seconds = time.perf_counter() - start
+    cert.replayed = 0 if examples is None else examples.replayed
+    cert.isolation = dict(kernel.process.cost)
     log = kernel.process.log_stats()
     cert.log = {"file": log_path.name if log_path is not None and log_path.exists() else None, **log}
     if out is not None:

@@ -31,7 +31,7 @@ with each call (:meth:`Convention.to_json`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from lrnnspec.spec.errors import SpecError
@@ -62,9 +62,14 @@ class Convention:
     ``state_keywords``    state component → its own keyword (mlstm_kernels' c/n/m_initial);
     ``state_packing``     ``"parts"`` (one tensor, or a tuple in declaration order), ``"dict"``;
     ``state_transforms``  state component → transform (applied going in, undone coming back);
-    ``final_state``       keyword of the flag asking for the final state (``None``: always returned);
+    ``final_state``       keyword of the flag asking for the final state (``None``: no flag);
+    ``always_state``      the kernel returns ``(output, state)`` on every call, unasked (``native``);
     ``dims``              keyword → a dimension symbol passed as an integer (fla's
-                          ``num_householder`` = n_h), when the kernel takes that keyword."""
+                          ``num_householder`` = n_h), when the kernel takes that keyword.
+
+    :func:`resolve` adapts a record to a kernel's signature: the spellings other libraries use for the
+    same inputs and flags (:data:`ALIASES`, :data:`FINAL_FLAGS`, :data:`INITIAL_KEYWORDS`), a
+    heads-first layout, explicit renames."""
 
     name: str
     keywords: dict[str, str] = field(default_factory=dict)
@@ -75,6 +80,7 @@ class Convention:
     state_packing: str = "parts"
     state_transforms: dict[str, str] = field(default_factory=dict)
     final_state: str | None = "output_final_state"
+    always_state: bool = False
     dims: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -102,7 +108,7 @@ class Convention:
 
 
 FLA = Convention("fla", state_transforms={"z": "insert_axis1"}, dims={"num_householder": "n_h"})
-NATIVE = Convention("native", state_packing="dict", final_state=None)
+NATIVE = Convention("native", state_packing="dict", final_state=None, always_state=True)
 MLSTM = Convention("mlstm_kernels", input_transforms=dict.fromkeys(("q", "k", "v", "i", "f"), "swap_time_heads"),
                    output_transform="swap_time_heads", initial_state=None,
                    state_keywords={"C": "c_initial", "n": "n_initial", "m": "m_initial"},
@@ -116,6 +122,48 @@ MAMBA_SSM = {
 CONVENTIONS: dict[str, "Convention | dict[str, Convention]"] = {
     "fla": FLA, "mamba_ssm": MAMBA_SSM, "mlstm_kernels": MLSTM, "native": NATIVE}
 DAG_CONVENTIONS = ("native", "chain", "grid")
+
+
+# other spellings of the same thing, in the order they are tried when a kernel's signature lacks ours
+ALIASES = {"q": ("query",), "k": ("key",), "v": ("value",), "g": ("gk",), "a": ("alpha",), "b": ("beta",)}
+FINAL_FLAGS = ("output_final_state", "return_final_states", "return_final_state", "return_last_states",
+               "return_last_state")
+INITIAL_KEYWORDS = ("initial_state", "initial_states", "h0")
+LAYOUTS = ("time-first", "heads-first")
+
+
+def resolve(conv: Convention, inputs: dict[str, tuple[str, ...]], parameters: frozenset[str], *,
+            layout: str | None = None, rename: dict[str, str] | None = None) -> Convention:
+    """``conv`` adapted to a kernel whose signature names ``parameters``: each spec input in
+    ``inputs`` (name → dims) the signature lacks takes the first alias it has (``query`` for ``q``…),
+    unless that alias is itself a spec input; the final-state flag and the initial-state keyword
+    likewise; ``layout="heads-first"`` moves the head axis before time for every per-step input and
+    the output; ``rename`` (spec name → the kernel's keyword; inputs, options, ``initial_state``,
+    ``output_final_state``) wins over everything."""
+    rename = dict(rename or {})
+    keywords = dict(conv.keywords)
+    for name in inputs:
+        if conv.keyword(name) not in parameters:
+            alias = next((a for a in ALIASES.get(name, ()) if a in parameters and a not in inputs), None)
+            if alias is not None:
+                keywords[name] = alias
+    final, initial = conv.final_state, conv.initial_state
+    if final is not None and final not in parameters:
+        final = next((f for f in FINAL_FLAGS if f in parameters), None)
+    if initial is not None and initial not in parameters:
+        initial = next((k for k in INITIAL_KEYWORDS if k in parameters), initial)
+    final = rename.pop("output_final_state", final)
+    initial = rename.pop("initial_state", initial)
+    keywords.update(rename)
+    transforms, output = dict(conv.input_transforms), conv.output_transform
+    if layout not in (None, *LAYOUTS):
+        raise SpecError("layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "heads-first":
+        transforms.update({n: "swap_time_heads" for n, dims in inputs.items() if len(dims) >= 3 and dims[1:2] in
+                           (("T",), ("T*n_h",))})
+        output = "swap_time_heads"
+    return replace(conv, keywords=keywords, final_state=final, initial_state=initial, input_transforms=transforms,
+                   output_transform=output)
 
 
 def convention_for(name: str, family: str) -> Convention:
@@ -149,7 +197,7 @@ def call_sequence(fn: Callable, *, convention: dict, inputs: dict, initial_state
     layout, state dict in spec layout or None)."""
     conv = Convention(**convention)
     kw = {conv.keyword(n): _to(conv.input_transforms.get(n), t) for n, t in inputs.items()}
-    kw.update(kwargs)
+    kw.update({conv.keyword(n): v for n, v in kwargs.items()})
     if initial_state is not None:
         parts = {n: _to(conv.state_transforms.get(n), initial_state[n]) for n in state_names}
         if conv.initial_state is None:
@@ -162,7 +210,7 @@ def call_sequence(fn: Callable, *, convention: dict, inputs: dict, initial_state
     if conv.final_state is not None:
         kw[conv.final_state] = want_state
     result = fn(**kw)
-    returns_state = want_state or conv.final_state is None
+    returns_state = want_state or conv.always_state
     if not returns_state:
         output, state = (result[0] if isinstance(result, (tuple, list)) else result), None
     else:
@@ -236,7 +284,9 @@ def signature_of(fn: Callable) -> list[dict] | None:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return None
-    return [{"name": p.name, "kind": p.kind.name, "default": p.default is not p.empty} for p in params]
+    return [{"name": p.name, "kind": p.kind.name, "default": p.default is not p.empty,
+             "value": p.default if isinstance(p.default, (bool, int, float, str, type(None))) else repr(p.default)}
+            for p in params]
 
 
 def call(fn: Callable, convention: str, family: str, inputs: dict, *, state_names: list[str],

@@ -47,15 +47,16 @@ import torch
 from lrnnspec.spec.dag import evaluate_dag
 from lrnnspec.spec.errors import SpecError
 from lrnnspec.spec.graph import DIRECTIONS, Graph
-from lrnnspec.strategies import DagCase, dag_cases
+from lrnnspec.strategies import DagCase, dag_case_from_json, dag_cases
 
 from .conventions import DAG_CONVENTIONS
 from .kernel import TORCH_DTYPES, Kernel, Result
+from .scope import ENVIRONMENT, Scope, refusal
 from .sequence import bitwise_difference
 from .tolerance import compare
 from .verdicts import PropertyFailure
 
-PROPERTIES = ("forward", "final_state", "gradients", "causality", "boundary", "chunk_size", "determinism",
+PROPERTIES = ("scope", "forward", "final_state", "gradients", "causality", "boundary", "chunk_size", "determinism",
               "no_mutation", "nan_poison", "contract", "finite", "permutation")
 CONVENTION_LAYOUTS = {"native": ("chain", "grid", "dag"), "chain": ("chain",), "grid": ("grid",)}
 CHUNK_KEYWORDS = ("chunk_size", "chunk")
@@ -233,6 +234,8 @@ class DagDomain:
         self.directions = DIRECTIONS if self.caps.direction else ("right_down",)
         self.chain_directions = ("forward", "reverse") if convention == "native" else ("forward",)
         self.extra_properties = {"boundary": prop_boundary}
+        self.scope = Scope()
+        self.long_len = None
 
     def _optional(self) -> list[str]:
         return [i.name for i in self.fam.inputs if i.optional]
@@ -247,6 +250,9 @@ class DagDomain:
                 "edge_states": self.caps.states is not None}
 
     # --- what is drawn ---------------------------------------------------------------------------
+    def phases(self, prop: str, examples: int) -> list:
+        return [(self.strategy(prop), examples)]
+
     def strategy(self, prop: str = "forward", **overrides):
         kw = dict(layouts=self.layouts, max_nodes=self.max_nodes, directions=self.directions,
                   chain_directions=self.chain_directions, direct=None if self.caps.direct else False,
@@ -261,11 +267,31 @@ class DagDomain:
         return base
 
     def applicability(self, prop: str) -> str | None:
-        if prop == "final_state" and self.caps.states is None:
-            return f"the kernel returns no edge states (no {' / '.join(STATE_KEYWORDS)} parameter)"
-        if prop == "chunk_size" and self.caps.chunk is None:
-            return f"the signature has no {' / '.join(CHUNK_KEYWORDS)}"
         return None
+
+    def negotiate(self, required=()) -> Scope:
+        """The scope from the signature (edge states, chunk size, the optional inputs, scale) and one
+        probe: whether the machine can run the kernel and whether its output requires grad."""
+        scope = Scope(required=list(required))
+        caps = self.caps
+        absent = {"final_state": (caps.states is None, f"no {' / '.join(STATE_KEYWORDS)} parameter"),
+                  "chunk_size": (caps.chunk is None, f"no {' / '.join(CHUNK_KEYWORDS)} parameter"),
+                  "scale": (not caps.scale, "not in the kernel's signature"),
+                  **{n: (not caps.direct, "not in the kernel's signature") for n in self._optional()}}
+        scope.unsupported = {f: why for f, (missing, why) in absent.items() if missing}
+        try:
+            result = self.call(self.probe_case(), "fp32", probe_grad=True, want_state=False)
+        except PropertyFailure as failure:
+            message = refusal(failure)
+            if message is not None and ENVIRONMENT.search(message):
+                scope.could_not_run = message
+        else:
+            if not result.requires_grad:
+                scope.unsupported["backward"] = "the output does not require grad for inputs that do"
+        scope.supported = [f for f in ("final_state", "chunk_size", "scale", *self._optional(), "backward")
+                           if f not in scope.unsupported]
+        self.scope = scope
+        return scope
 
     def probe_case(self) -> DagCase:
         layout = self.layouts[0]
@@ -276,6 +302,9 @@ class DagDomain:
                        {"B": 1, "H": 1, "K": 1, "V": 1}, regimes, {"mode": None}, 0)
 
     # --- calling the kernel ------------------------------------------------------------------------
+    def case_from_json(self, d: dict) -> DagCase:
+        return dag_case_from_json(d)
+
     def other_values(self, case: DagCase) -> DagCase | None:
         """The same graph and shapes with values from another seed (None where another seed would
         draw another random DAG)."""
@@ -386,7 +415,8 @@ class DagDomain:
             moved[name] = v
         return moved, keep
 
-    def check_past(self, case: DagCase, before: Result, after: Result, keep: np.ndarray) -> None:
+    def check_past(self, case: DagCase, before: Result, after: Result, keep: np.ndarray, moved: dict,
+                   dtype: str) -> None:
         g = case.graph
         n = int(keep[-1])
         others = sorted(set(range(g.num_nodes)) - set(keep.tolist()))

@@ -21,7 +21,7 @@ import numpy as np
 
 from lrnnspec.spec.formats import get_format
 
-from .tolerance import C_SENS, ulp
+from .tolerance import C_SENS, smallest_normal, ulp
 from .verdicts import PropertyFailure
 
 
@@ -73,7 +73,8 @@ def check_gradients(got: dict[str, np.ndarray], want: dict[str, np.ndarray], val
         norm = float(np.max(np.abs(w), initial=0.0))
         size = np.where(x_abs > 0, x_abs, float(np.max(x_abs, initial=0.0)) or 1.0)
         scale = np.maximum(norm, loss_scale / size)                          # per element
-        allowed = factor * scale + C_SENS * sensitivity[name] + ulp(np.maximum(scale, norm), formats[name])
+        allowed = factor * scale + C_SENS * sensitivity[name] + ulp(np.maximum(scale, norm), formats[name]) \
+            + smallest_normal(formats[name])
         with np.errstate(invalid="ignore"):
             ratio = np.where(np.isfinite(g), np.abs(g - w), np.inf) / allowed
         if exclude_overflow:

@@ -11,7 +11,7 @@ domain's business (:mod:`.sequence`, :mod:`.dag`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,6 +43,8 @@ class Signature:
     parameters: frozenset[str]
     var_keyword: bool
     known: bool = True
+    defaults: dict = field(default_factory=dict)     # parameter → its default value (JSON scalars; else a repr)
+    required: frozenset[str] = frozenset()            # parameters without a default
 
     @classmethod
     def of(cls, fn) -> "Signature":
@@ -56,7 +58,10 @@ class Signature:
         if params is None:
             return cls(frozenset(), True, known=False)
         return cls(frozenset(p["name"] for p in params if p["kind"] not in ("VAR_POSITIONAL", "VAR_KEYWORD")),
-                   any(p["kind"] == "VAR_KEYWORD" for p in params))
+                   any(p["kind"] == "VAR_KEYWORD" for p in params),
+                   defaults={p["name"]: p.get("value") for p in params if p["default"]},
+                   required=frozenset(p["name"] for p in params if not p["default"]
+                                      and p["kind"] not in ("VAR_POSITIONAL", "VAR_KEYWORD")))
 
     def names(self, name: str) -> bool:
         """Whether the signature names this parameter (``**kwargs`` names nothing)."""
@@ -116,9 +121,14 @@ class Kernel:
         self.process.timeout = timeout
         self.process.start()
         self.signature = Signature.from_info(self.process.info["parameters"])
+        from lrnnspec.peers.known import known
+
         from .dag import DagDomain
         from .sequence import SequenceDomain
 
+        self.known = known(target)
+        if self.known is not None and self.known.parameters is not None:     # an opaque signature, known
+            self.signature = Signature(frozenset(self.known.parameters), True, defaults=dict(self.known.defaults))
         domain = SequenceDomain if self.fam.kind == "sequence" else DagDomain
         try:
             self.domain = domain(self, convention, **domain_options)

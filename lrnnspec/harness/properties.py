@@ -23,7 +23,8 @@ import torch
 from .gradients import check_gradients, gradient_sensitivity, kernel_gradients
 from .kernel import TORCH_DTYPES, Kernel
 from .tolerance import C_GRAD, UNIT_ROUNDOFF
-from .verdicts import PropertyFailure
+from .scope import LABELS
+from .verdicts import NOT_APPLICABLE, UNSUPPORTED, PropertyFailure
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -55,13 +56,17 @@ def prop_final_state(k: Kernel, case, dtype: str) -> dict:
 
 
 def prop_state_passing(k: Kernel, case, dtype: str) -> dict:
-    """Run x[:t], feed the kernel's own final state to x[t:]: outputs and state equal one run."""
-    t = case.dims["T"] // 2
+    """Run x[:t], feed the kernel's own final state to x[t:]: outputs and state equal one run. The
+    split t is drawn, next to chunk boundaries more often than not (unaligned continuation)."""
+    t = case.split if case.split is not None else case.dims["T"] // 2
     x = case.torch(TORCH_DTYPES[dtype])
     first, rest = k.domain.split(case, x, t)
     o1, s1 = k.domain.call(case, dtype, inputs=first, want_state=True)
     o2, s2 = k.domain.call(case, dtype, inputs=rest, initial_state=s1, want_state=True)
     ref = k.reference(case, dtype)
+    if o1.dim() != o2.dim() or o1.shape[:1] + o1.shape[2:] != o2.shape[:1] + o2.shape[2:]:
+        raise PropertyFailure(f"the two parts' outputs have shapes {tuple(o1.shape)} and {tuple(o2.shape)}, which do "
+                              f"not join along time")
     worst = k.domain.check_output(torch.cat([o1, o2], dim=1), ref, case, dtype, "concatenated output", calls=2)
     k.domain.check_state(s2, ref, case, dtype, calls=2)
     return worst
@@ -69,17 +74,19 @@ def prop_state_passing(k: Kernel, case, dtype: str) -> dict:
 
 def prop_varlen(k: Kernel, case, dtype: str) -> dict:
     """Packed sequences equal the same sequences run one by one (and the spec)."""
-    return _check_run(k, k.domain.call(case, dtype, want_state=k.domain.caps.final_state), case, dtype)
+    return _check_run(k, k.domain.call(case, dtype), case, dtype)
 
 
 def prop_causality(k: Kernel, case, dtype: str) -> dict:
-    """Changing the inputs of the future (later times; on a graph, nodes that are not ancestors)
-    leaves every output and state of the past bitwise unchanged."""
+    """Changing the inputs of the future (later times, with their sums moved; on a graph, nodes that
+    are not ancestors) leaves every output and state of the past unchanged: bitwise — or, on a time
+    axis, moved by no more than the rounding the spec's budget allows (a kernel may choose its
+    algorithm from a whole chunk), never by a value read from the future."""
     x = k.domain.inputs(case, dtype)
     before = k.domain.call(case, dtype, inputs=x, initial_state=None)
     moved, past = k.domain.future_changed(case, x)
     after = k.domain.call(case, dtype, inputs=moved, initial_state=None)
-    k.domain.check_past(case, before, after, past)
+    k.domain.check_past(case, before, after, past, moved, dtype)
     return {}
 
 
@@ -183,16 +190,21 @@ def prop_permutation(k: Kernel, case, dtype: str) -> dict:
     forward budget against the spec) passes, a larger one means rows leak into or depend on their
     neighbours' positions."""
     case, permuted, perms = k.domain.permuted(case)
+    ref = k.reference(case, dtype)
     o, s = k.domain.call(case, dtype)
     o_p, s_p = k.domain.call(permuted, dtype)
-    if tuple(o_p.shape) != tuple(o.shape):
-        raise PropertyFailure(f"output shape {tuple(o_p.shape)} on permuted inputs, {tuple(o.shape)} on the originals")
+    for got, where in ((o, "the originals"), (o_p, "permuted inputs")):
+        if tuple(got.shape) != ref.output.shape:
+            raise PropertyFailure(f"output shape {tuple(got.shape)} on {where}, the spec's is {ref.output.shape}")
+    for name, want in ref.state.items():
+        for got, where in ((s, "the originals"), (s_p, "permuted inputs")):
+            if got is not None and (name not in got or tuple(got[name].shape) != want.shape):
+                raise PropertyFailure(f"final state {name!r} on {where} is not shaped {want.shape}")
     back, back_state = k.domain.unpermute(o_p, s_p, perms)
     if _same(back, o) and all(back_state is not None and n in back_state and _same(back_state[n], v)
                               for n, v in (s or {}).items()):
         return {}
     try:
-        ref = k.reference(case, dtype)
         worst = k.domain.check_output(back, ref, case, dtype)
         if back_state is not None:
             k.domain.check_state(back_state, ref, case, dtype)
@@ -231,8 +243,22 @@ def prop_gradients(k: Kernel, case, dtype: str) -> dict:
                            formats=dom.gradient_formats(case, dtype), locate=dom.locate(case))
 
 
+def prop_scope(k: Kernel, case, dtype: str) -> dict:
+    """Within the negotiated scope (:mod:`.scope`): every feature the kernel accepts reaches its
+    output, and every feature required (``--require``) is supported. Run once, on no drawn case."""
+    scope = k.domain.scope
+    problems = [f"the required feature {LABELS.get(f, f)!r} is unsupported: {scope.unsupported[f]}"
+                for f in scope.required if not scope.allows(f)]
+    problems += list(scope.ignored.values())
+    if problems:
+        raise PropertyFailure("; ".join(problems), {"ignored": sorted(scope.ignored),
+                                                    "required_unsupported": [f for f in scope.required
+                                                                             if not scope.allows(f)]})
+    return {}
+
+
 PROPERTY_FUNCTIONS = {
-    "forward": prop_forward, "final_state": prop_final_state, "state_passing": prop_state_passing,
+    "scope": prop_scope, "forward": prop_forward, "final_state": prop_final_state, "state_passing": prop_state_passing,
     "varlen": prop_varlen, "causality": prop_causality, "chunk_size": prop_chunk_size,
     "no_mutation": prop_no_mutation, "nan_poison": prop_nan_poison, "determinism": prop_determinism,
     "contract": prop_contract, "finite": prop_finite, "negative_eigenvalues": prop_negative_eigenvalues,
@@ -240,25 +266,17 @@ PROPERTY_FUNCTIONS = {
 }
 
 
-def has_backward(k: Kernel) -> bool:
-    """Whether the kernel's output requires grad for inputs that do (on the domain's smallest case);
-    a kernel that fails on it is given the benefit of the doubt — the property reports the failure."""
-    case = k.domain.probe_case()
-    try:
-        result = k.domain.call(case, "fp32", initial_state=None, want_state=False, probe_grad=True)
-    except PropertyFailure:
-        return True
-    return result.requires_grad
-
-
-def applicability(k: Kernel, prop: str) -> str | None:
-    """None if ``prop`` applies to the kernel, else the reason it does not."""
+def applicability(k: Kernel, prop: str) -> tuple[str, str] | None:
+    """None if ``prop`` applies to the kernel within its scope; else (``not_applicable``, why) — the
+    family or the kind has no such property — or (``unsupported``, why) — it needs a feature outside
+    the kernel's scope."""
     if prop not in k.domain.properties:
-        return f"not a property of {k.domain.kind} families"
+        return NOT_APPLICABLE, f"not a property of {k.domain.kind} families"
     why = k.domain.applicability(prop)
-    if why is None and prop == "gradients" and not has_backward(k):
-        return "the kernel's output does not require grad for inputs that do (no backward)"
-    return why
+    if why is not None:
+        return NOT_APPLICABLE, why
+    missing = k.domain.scope.missing(prop)
+    return None if missing is None else (UNSUPPORTED, missing)
 
 
 def property_function(k: Kernel, prop: str):

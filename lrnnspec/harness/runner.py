@@ -1,6 +1,7 @@
 """Hypothesis drives one property of one kernel in one dtype to a :class:`~.verdicts.Verdict`.
 
-Cases come from the domain's strategy for the property, are rounded to the dtype, and go through
+Cases come from the domain's strategies for the property (:meth:`phases`: the main one, and for some
+properties the long tier with a few examples of its own), are rounded to the dtype, and go through
 the property function; a :class:`~.verdicts.PropertyFailure` is a counterexample that Hypothesis
 shrinks to a minimal one. Three things stop a run early, without shrinking further:
 
@@ -24,22 +25,25 @@ from hypothesis.errors import Flaky, HypothesisException
 
 from lrnnspec.spec.errors import SpecError
 
+from .examples import ExampleStore
 from .kernel import TORCH_DTYPES, Kernel, KernelFailure
 from .properties import applicability, property_function
-from .verdicts import ERROR, FAIL, NOT_APPLICABLE, PASS, PropertyFailure, Verdict
+from .verdicts import ERROR, FAIL, PASS, PropertyFailure, Verdict
 
 MAX_RESTARTS = 3
+SINGLE_SHOT = ("scope",)
 
 
 class _Stop(BaseException):
     """Ends a Hypothesis run at once (Hypothesis shrinks Exceptions, not BaseExceptions)."""
 
 
-def _worst_of(result) -> float | None:
+def _largest(result, key: str) -> float | None:
+    """The largest ``key`` in a property's result and the summaries nested in it."""
     if not isinstance(result, dict):
         return None
-    vals = [result["worst_normalized"]] if "worst_normalized" in result else []
-    vals += [v["worst_normalized"] for v in result.values() if isinstance(v, dict) and "worst_normalized" in v]
+    vals = [result[key]] if key in result else []
+    vals += [v for v in (_largest(v, key) for v in result.values() if isinstance(v, dict)) if v is not None]
     return max(vals) if vals else None
 
 
@@ -48,9 +52,45 @@ def _counterexample(case, failure: PropertyFailure | None, message: str) -> dict
             "detail": {} if failure is None else failure.detail, "message": message}
 
 
+def _single_shot(fn, k: Kernel, prop: str, dtype: str, start: float) -> Verdict:
+    """A property judged once, on no drawn case (the scope)."""
+    try:
+        fn(k, None, dtype)
+    except PropertyFailure as failure:
+        return Verdict(prop, dtype, FAIL, str(failure), 1, time.perf_counter() - start,
+                       counterexample={"case": None, "description": "the negotiated scope", "detail": failure.detail,
+                                       "message": str(failure)})
+    except Exception as exc:  # noqa: BLE001
+        return Verdict(prop, dtype, ERROR, f"the harness failed: {type(exc).__name__}: {exc}", 1,
+                       time.perf_counter() - start, traceback=traceback.format_exc())
+    return Verdict(prop, dtype, PASS, "", 1, time.perf_counter() - start)
+
+
+def _replay_stored(k: Kernel, fn, prop: str, dtype: str, examples: ExampleStore, start: float) -> Verdict | None:
+    """The stored counterexamples of this (kernel, property, dtype), tried first: the first that still
+    fails is the verdict; those that pass now leave the store."""
+    for stored in examples.fetch(k.family, k.target, prop, dtype):
+        examples.replayed += 1
+        try:
+            case = k.domain.case_from_json(stored).rounded(TORCH_DTYPES[dtype])
+        except Exception:  # noqa: BLE001 - a stale record (an older case format): dropped
+            examples.drop(k.family, k.target, prop, dtype, stored)
+            continue
+        try:
+            fn(k, case, dtype)
+        except PropertyFailure as failure:
+            msg = f"{failure} (a stored counterexample, replayed from the example database)"
+            return Verdict(prop, dtype, FAIL, msg, 1, time.perf_counter() - start,
+                           counterexample=_counterexample(case, failure, msg))
+        examples.drop(k.family, k.target, prop, dtype, stored)
+    return None
+
+
 def run_property(k: Kernel, prop: str, dtype: str, *, max_examples: int, seed: int,
-                 progress: Callable[[str], None] | None = None, max_restarts: int = MAX_RESTARTS) -> Verdict:
-    """The verdict of ``prop`` for kernel ``k`` in ``dtype`` (see the module docstring)."""
+                 progress: Callable[[str], None] | None = None, max_restarts: int = MAX_RESTARTS,
+                 examples: ExampleStore | None = None) -> Verdict:
+    """The verdict of ``prop`` for kernel ``k`` in ``dtype`` (see the module docstring); with
+    ``examples``, the stored counterexamples are tried first and a new one is stored."""
     if prop not in k.domain.properties:
         raise SpecError("prop", f"unknown property {prop!r} for {k.domain.kind} families; known: "
                                 f"{', '.join(k.domain.properties)}")
@@ -62,13 +102,28 @@ def run_property(k: Kernel, prop: str, dtype: str, *, max_examples: int, seed: i
         raise SpecError("seed", f"must be an integer, got {seed!r}")
     start = time.perf_counter()
     try:
-        why = applicability(k, prop)
+        outside = applicability(k, prop)
     except Exception as exc:  # noqa: BLE001 - the harness failed to decide: an error, not a pass
         return Verdict(prop, dtype, ERROR, f"the harness failed deciding applicability: {type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc())
-    if why is not None:
-        return Verdict(prop, dtype, NOT_APPLICABLE, why)
+    if outside is not None:
+        return Verdict(prop, dtype, *outside)
     fn = property_function(k, prop)
+    if prop in SINGLE_SHOT:
+        return _single_shot(fn, k, prop, dtype, start)
+    if examples is not None:
+        stored = _replay_stored(k, fn, prop, dtype, examples, start)
+        if stored is not None:
+            return stored
+    verdict = _explore(k, fn, prop, dtype, max_examples, seed, progress, max_restarts, start)
+    if examples is not None and verdict.status == FAIL and verdict.counterexample:
+        examples.save(k.family, k.target, prop, dtype, verdict.counterexample["case"])
+    return verdict
+
+
+def _explore(k: Kernel, fn, prop: str, dtype: str, max_examples: int, seed: int, progress, max_restarts: int,
+             start: float) -> Verdict:
+    """Hypothesis draws, runs and shrinks (see the module docstring)."""
     failures: list[tuple[Any, PropertyFailure]] = []
     harness: list[tuple[Any, str, str]] = []
     worst: dict[str, Any] = {}
@@ -93,22 +148,28 @@ def run_property(k: Kernel, prop: str, dtype: str, *, max_examples: int, seed: i
         if key is not None:
             key += f":{rounded.direction}" if rounded.direction else ""
             coverage[key] = coverage.get(key, 0) + 1
-        w = _worst_of(result)
+        w = _largest(result, "worst_normalized")
         if w is not None and w >= worst.get("worst_normalized", -1.0):
             worst.update(worst_normalized=w, case=rounded.to_json())
+        a = _largest(result, "max_abs_error")
+        if a is not None:
+            worst["max_abs_error"] = max(a, worst.get("max_abs_error", 0.0))
 
     def verdict(status, reason="", counterexample=None, trace=""):
         extra = {"coverage": coverage} if coverage else {}
         return Verdict(prop, dtype, status, reason, count[0], time.perf_counter() - start, worst | extra,
                        counterexample, trace)
 
-    test = settings(max_examples=max_examples, derandomize=False, database=None, deadline=None,
-                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
-                    print_blob=False, report_multiple_bugs=False)(given(k.domain.strategy(prop))(one))
-    test = hypothesis_seed(seed)(test)
+    def runs():
+        for strategy, examples in k.domain.phases(prop, max_examples):
+            test = settings(max_examples=examples, derandomize=False, database=None, deadline=None,
+                            suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
+                            print_blob=False, report_multiple_bugs=False)(given(strategy)(one))
+            hypothesis_seed(seed)(test)()
+
     try:
         try:
-            test()
+            runs()
         finally:
             if progress:
                 progress(f"{prop} [{dtype}]: {count[0]} examples")

@@ -23,15 +23,21 @@ from lrnnspec.spec.numerics import conditioning, log_decay
 from lrnnspec.spec.prepare import active_state
 from lrnnspec.spec.roles import get_role
 from lrnnspec.spec.timeaxis import slice_time
-from lrnnspec.strategies import Case, cases
+from lrnnspec.strategies import Case, case_from_json, cases
 
-from .conventions import Convention, convention_for
+from lrnnspec.spec.errors import SpecError
+
+from .conventions import Convention, convention_for, resolve
+from .scope import Scope, negotiate
 from .kernel import TORCH_DTYPES, Kernel, Result, Signature
 from .tolerance import CONTRACTS, compare
 from .verdicts import PropertyFailure
 
-PROPERTIES = ("forward", "final_state", "state_passing", "varlen", "causality", "chunk_size", "no_mutation",
+PROPERTIES = ("scope", "forward", "final_state", "state_passing", "varlen", "causality", "chunk_size", "no_mutation",
               "nan_poison", "determinism", "contract", "finite", "negative_eigenvalues", "gradients", "permutation")
+MAX_LEN = 4 * 128 + 3           # the boundary tier: up to more than three chunks of the largest plausible chunk
+LONG_TIER = ("forward", "final_state", "finite")      # properties that also draw T = long_len
+LONG_LENGTHS = {"dev": 256, "ci": 1024, "certify": 4096}
 CHUNK_SIZES = (16, 32)          # the chunk_size property's sizes besides the kernel's default
 
 
@@ -183,7 +189,8 @@ def axis_permutations(case: Case) -> dict[str, np.ndarray]:
 def capabilities(signature: Signature, conv: Convention) -> Capabilities:
     """What a signature says a kernel takes under convention ``conv``."""
     return Capabilities(initial_state=all(signature.names(n) for n in conv.initial_keywords),
-                        final_state=conv.final_state is None or signature.names(conv.final_state),
+                        final_state=conv.always_state or (conv.final_state is not None
+                                                          and signature.names(conv.final_state)),
                         varlen=signature.names("cu_seqlens"), chunk_size=signature.names("chunk_size"))
 
 
@@ -199,25 +206,72 @@ class SequenceDomain:
     properties = PROPERTIES
     extra_properties: dict = {}
 
-    def __init__(self, kernel: Kernel, convention: str | None):
+    def __init__(self, kernel: Kernel, convention: str | None, layout: str | None = None,
+                 rename: dict[str, str] | None = None):
         self.k, self.fam = kernel, kernel.fam
+        self.scope = Scope()
+        self.long_len = LONG_LENGTHS["ci"]
         self.convention_name = convention or "fla"
-        self.conv = convention_for(self.convention_name, self.fam.name)
+        record = kernel.known
+        names = {i.name for i in self.fam.inputs} | {o.name for o in self.fam.options} | \
+            {"initial_state", "output_final_state"}
+        unknown = sorted(set(rename or {}) - names)
+        if unknown:
+            raise SpecError("rename", f"{unknown} are not inputs, options or flags of {self.fam.name!r}; "
+                                      f"renamable: {', '.join(sorted(names))}")
+        self.conv = resolve(convention_for(self.convention_name, self.fam.name),
+                            {i.name: i.dims for i in self.fam.inputs}, kernel.signature.parameters,
+                            layout=layout or (record.layout if record else None),
+                            rename={**(record.rename if record else {}), **(rename or {})})
         self.caps = capabilities(kernel.signature, self.conv)
+        self.conv_json = self.conv.to_json()
+
+    def takes(self, name: str) -> bool:
+        """Whether the kernel's signature names the keyword the convention passes ``name`` as."""
+        return self.k.signature.names(self.conv.keyword(name))
+
+    @property
+    def returns_state(self) -> bool:
+        return self.caps.final_state and self.scope.allows("final_state")
+
+    # --- scope -----------------------------------------------------------------------------------
+    def negotiate(self, required=()) -> Scope:
+        """Probe the kernel's optional features (:mod:`.scope`); the cases drawn from now on stay
+        inside the scope."""
+        self.scope = negotiate(self, required)
+        return self.scope
+
+    def own_chunk(self) -> int | None:
+        """The kernel's default ``chunk_size``, when its signature declares one."""
+        default = self.k.signature.defaults.get("chunk_size")
+        return default if isinstance(default, int) and not isinstance(default, bool) and default > 0 else None
 
     # --- what is drawn ---------------------------------------------------------------------------
     def fixed_options(self) -> dict:
-        """Options the kernel cannot be told: the spec's defaults are what it must compute."""
-        return {o.name: o.default for o in self.fam.options if not o.domain_only and not self.k.signature.names(o.name)}
+        """Options the kernel cannot be told, or refuses: the spec's defaults are what it must compute."""
+        return {o.name: o.default for o in self.fam.options if not o.domain_only
+                and (not self.takes(o.name) or not self.scope.allows(o.name))}
 
-    def strategy(self, prop: str):
-        caps = self.caps
-        chunk = 64 if not caps.chunk_size else None
-        kw = dict(chunk_size=chunk or 64, max_len=48 if not caps.chunk_size else 3 * 64 + 1,
-                  initial_state=caps.initial_state and prop != "causality",
-                  varlen=caps.varlen and prop in ("varlen", "forward", "nan_poison", "finite", "no_mutation"),
+    def phases(self, prop: str, examples: int) -> list:
+        """(strategy, examples) to run in turn: the main one, and for :data:`LONG_TIER` properties the
+        long tier, with an eighth of the examples (at least 2)."""
+        main = [(self.strategy(prop), examples)]
+        if prop in LONG_TIER and self.long_len:
+            return main + [(self.strategy(prop, long=True), max(2, examples // 8))]
+        return main
+
+    def strategy(self, prop: str, long: bool = False):
+        scope = self.scope
+        kw = dict(chunk_size=self.own_chunk(), max_len=MAX_LEN, long_len=self.long_len if long else None,
+                  allowed_lengths=scope.allows_length, gva=scope.allows("grouped_value_heads"),
+                  initial_state=scope.allows("initial_state") and prop != "causality",
+                  varlen=scope.allows("varlen") and prop in ("varlen", "forward", "nan_poison", "finite", "no_mutation"),
+                  empty_segments=scope.allows("empty_segments"), split=prop == "state_passing",
                   max_batch=3 if prop == "permutation" else 2, max_heads=3 if prop == "permutation" else 2,
-                  options=self.fixed_options())
+                  options=self.fixed_options(), exclude_inputs=tuple(n for n in scope.unsupported
+                                                                      if n in {i.name for i in self.fam.inputs}))
+        if long:
+            kw |= dict(max_batch=1, max_heads=1, varlen=False)     # the long tier is about T, not width
         if prop == "varlen":
             kw["varlen"] = True
         if prop == "negative_eigenvalues":
@@ -226,7 +280,7 @@ class SequenceDomain:
         if prop == "varlen":
             base = base.filter(lambda c: c.segments is not None)
         if prop == "state_passing":
-            base = base.filter(lambda c: c.segments is None and c.dims["T"] >= 2)
+            base = base.filter(lambda c: c.segments is None and c.split is not None)
         if prop == "causality":
             base = base.filter(lambda c: c.dims["T"] >= 2)
         if prop == "permutation":
@@ -238,18 +292,14 @@ class SequenceDomain:
         return base
 
     def applicability(self, prop: str) -> str | None:
-        caps, fam = self.caps, self.fam
-        needs = {
-            "final_state": (caps.final_state, "the kernel does not return a final state"),
-            "state_passing": (caps.initial_state and caps.final_state, "needs both initial_state and a final state"),
-            "varlen": (caps.varlen, "the signature has no cu_seqlens"),
-            "chunk_size": (caps.chunk_size, "the signature has no chunk_size"),
-            "negative_eigenvalues": (any(o.name == "eigenvalue_range" and "[-1,1]" in (o.choices or ())
-                                         for o in fam.options) and bool(fam.with_role("write_strength")),
-                                     f"family {fam.name!r} has no β-parameterized negative eigenvalue range"),
-        }
-        ok, why = needs.get(prop, (True, ""))
-        return None if ok else why
+        """Why ``prop`` does not apply to this family, or None (what the kernel does not support is
+        the scope's business: :meth:`Scope.missing`)."""
+        fam = self.fam
+        if prop == "negative_eigenvalues" and not (
+                any(o.name == "eigenvalue_range" and "[-1,1]" in (o.choices or ()) for o in fam.options)
+                and fam.with_role("write_strength")):
+            return f"family {fam.name!r} has no β-parameterized negative eigenvalue range"
+        return None
 
     def probe_case(self) -> Case:
         """The smallest valid case (B = 1, T = 2, every size 1) with the plainest regimes."""
@@ -269,9 +319,17 @@ class SequenceDomain:
         return [c.name for c in active_state(self.fam, case.all_options)]
 
     def options(self, case: Case) -> dict:
-        domain_only = {o.name for o in self.fam.options if o.domain_only}
-        return {k: v for k, v in case.options.items()
-                if k not in domain_only and v is not None and self.k.signature.names(k)}
+        """The options the kernel is passed: the case's (not the domain-only ones, not None), and the
+        value a None stands for where the kernel requires the argument (a reference whose ``scale``
+        has no default)."""
+        out = {}
+        for o in self.fam.options:
+            value = case.options.get(o.name)
+            if value is None and o.default_for is not None and self.conv.keyword(o.name) in self.k.signature.required:
+                value = o.default_for(case.dims)
+            if value is not None and not o.domain_only and self.takes(o.name):
+                out[o.name] = value
+        return out
 
     def call(self, case: Case, dtype: str, *, inputs=None, initial_state="case", chunk_size=None, want_state=None,
              poison=False, share_inputs=False, grad=None, probe_grad=False) -> Result:
@@ -291,10 +349,10 @@ class SequenceDomain:
         for keyword, dim in self.conv.dims.items():
             if keyword in self.k.signature.parameters and dim in sizes:
                 kwargs[keyword] = sizes[dim]
-        want = self.caps.final_state if want_state is None else want_state
+        want = self.returns_state if want_state is None else want_state
         tensors = list(x.values()) + list((init or {}).values())
         request = {"op": "call", "device": self.k.device, "adapter": "sequence", "inputs": x, "initial_state": init,
-                   "call": {"convention": self.conv.to_json(), "want_state": bool(want),
+                   "call": {"convention": self.conv_json, "want_state": bool(want),
                             "state_names": self.state_names(case), "kwargs": kwargs},
                    "poison": poison, "grad": grad, "probe_grad": probe_grad,
                    "max_result_bytes": self.k.max_result_bytes(tensors)}
@@ -302,6 +360,9 @@ class SequenceDomain:
         if want and result.state is None:
             raise PropertyFailure("asked for its final state, the kernel returned none")
         return result
+
+    def case_from_json(self, d: dict) -> Case:
+        return case_from_json(d)
 
     def other_values(self, case: Case) -> Case:
         """The same structure (shapes, regimes, options) with values from another seed."""
@@ -357,29 +418,49 @@ class SequenceDomain:
 
     # --- perturbations ------------------------------------------------------------------------------
     def future_changed(self, case: Case, x: dict) -> tuple[dict, int]:
-        """Inputs whose steps at times ≥ t = T // 2 are reversed in time (a permutation of valid
-        values stays valid). Returns (inputs, t)."""
+        """Inputs whose steps at times ≥ t = T // 2 are changed within their domains in ways that change
+        their sums, not only their order: reversed in time, then log gates made stronger (2g − ¼) and
+        write strengths moved towards 1 (β/2 + ½) — a kernel that reads a later gate sum into an
+        earlier output (fla #1242) shows it. Returns (inputs, t)."""
         T = case.dims["T"]
         t = T // 2
         out = {}
         for name, v in x.items():
-            if self.fam.input(name).per_step:
+            inp = self.fam.input(name)
+            if inp.per_step:
                 n_h = v.shape[1] // T if T else 1
                 v = v.clone()
-                v[:, t * n_h:] = v[:, t * n_h:].flip(1)
+                tail = v[:, t * n_h:].flip(1)
+                kind = get_role(inp.role).regimes
+                if kind == "gate":
+                    tail = 2 * tail - 0.25
+                elif kind == "strength":
+                    tail = tail / 2 + 0.5
+                v[:, t * n_h:] = tail
             out[name] = v
         return out, t
 
-    def check_past(self, case: Case, before: Result, after: Result, t: int) -> None:
+    def check_past(self, case: Case, before: Result, after: Result, t: int, moved: dict, dtype: str) -> None:
+        """The past (times < t) of both runs is bitwise equal; where it is not — a kernel may pick its
+        algorithm from a whole chunk's data, which moves the past by a rounding — the run on the
+        changed inputs must still be within the budget of the spec on them, whose past the future
+        cannot move: a value read from the future is out of it."""
         o, o2 = before.output, after.output
         if o.shape != o2.shape:
             raise PropertyFailure(f"the output's shape changed from {tuple(o.shape)} to {tuple(o2.shape)} when only "
                                   f"inputs at times ≥ {t} changed")
         diff = bitwise_difference(o[:, :t], o2[:, :t])
-        if diff.any():
-            pos = [int(i) for i in torch.nonzero(diff)[0]]
-            raise PropertyFailure(f"output at time {pos[1]} < {t} changed when only inputs at times ≥ {t} changed",
-                                  {"index": pos, "change": float(diff.max())})
+        if not diff.any():
+            return
+        pos = [int(i) for i in torch.nonzero(diff)[0]]
+        changed = case.with_values({n: v.double().numpy() for n, v in moved.items()}, case.state)
+        try:
+            self.check_output(o2, self.reference(changed, dtype, self.k.contracts[dtype]), changed, dtype,
+                              "output on the changed future")
+        except PropertyFailure as f:
+            raise PropertyFailure(f"output at time {pos[1]} < {t} changed (by up to {float(diff.max()):.3g}) when only "
+                                  f"inputs at times ≥ {t} changed, and is wrong: {f}",
+                                  {"index": pos, "change": float(diff.max()), **f.detail}) from None
 
     def permuted(self, case: Case) -> tuple[Case, Case, dict]:
         """(the case with position-dependent defaults made explicit, its batch/head permutation, the
@@ -390,7 +471,7 @@ class SequenceDomain:
         state_dims = {c.name: c.dims for c in fam.state}
         positional = {n: a for n, a in (fam.defaults(case.dims) if fam.defaults else {}).items()
                       if n not in case.arrays}
-        if all(self.k.signature.names(n) for n in positional):
+        if all(self.takes(n) for n in positional):
             case = case.with_values({**case.arrays, **positional}, case.state)
         else:
             perms = {d: perms[d] for d in ("B", "N")}
@@ -454,7 +535,7 @@ class SequenceDomain:
 
     def cotangent_shapes(self, case: Case, ref: Reference) -> dict[str, tuple]:
         shapes = {"output": ref.output.shape}
-        if self.caps.final_state:
+        if self.returns_state:
             shapes |= {n: v.shape for n, v in ref.state.items()}
         return shapes
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from lrnnspec.spec.errors import SpecError
 from lrnnspec.spec.family import Family, get_family
 from lrnnspec.spec.prepare import active_state
 from lrnnspec.spec.roles import get_role
@@ -50,6 +51,8 @@ BETA_REGIMES = ("uniform", "zero", "one", "two", "near")
 KEY_REGIMES = ("random", "near_parallel")
 STATE_REGIMES = ("normal", "zeros", "large")
 PRIMES = (2, 3, 5, 7, 11, 13, 17, 31, 61, 67, 127)
+PLAUSIBLE_CHUNKS = (16, 32, 64, 128)
+STRUCTURE = ("family", "dims", "regimes", "options", "seed", "segments", "initial_state", "chunk_size", "split")
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Case:
     segments: list[int] | None = None      # cu_seqlens
     initial_state: str | None = None       # state regime, None = no initial state passed
     chunk_size: int | None = None
+    split: int | None = None               # state passing: run [0, split), then [split, T)
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     state: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
@@ -83,14 +87,13 @@ class Case:
 
     def replace(self, **changes) -> "Case":
         """The same case with other structure (values drawn anew from it)."""
-        d = {k: getattr(self, k) for k in ("family", "dims", "regimes", "options", "seed", "segments",
-                                           "initial_state", "chunk_size")}
+        d = {k: getattr(self, k) for k in STRUCTURE}
         return Case(**(d | changes))
 
     def with_values(self, arrays: dict[str, np.ndarray], state: dict[str, np.ndarray] | None) -> "Case":
         """The same structure with other values."""
         return Case(self.family, dict(self.dims), dict(self.regimes), dict(self.options), self.seed, self.segments,
-                    self.initial_state, self.chunk_size, arrays=arrays, state=state)
+                    self.initial_state, self.chunk_size, self.split, arrays=arrays, state=state)
 
     @property
     def cu_seqlens(self) -> np.ndarray | None:
@@ -104,7 +107,7 @@ class Case:
             return torch.from_numpy(a).to(dtype).double().numpy()
 
         out = Case(self.family, dict(self.dims), dict(self.regimes), dict(self.options), self.seed,
-                   self.segments, self.initial_state, self.chunk_size,
+                   self.segments, self.initial_state, self.chunk_size, self.split,
                    arrays={k: rnd(v) for k, v in self.arrays.items()},
                    state=None if self.state is None else {k: v.copy() for k, v in self.state.items()})
         if get_family(self.family).unit_keys and "dyadic" not in self.regimes.values():
@@ -140,6 +143,7 @@ class Case:
         extra += f", initial_state={self.initial_state}" if self.initial_state else ""
         extra += f", options={self.options}" if self.options else ""
         extra += f", chunk_size={self.chunk_size}" if self.chunk_size else ""
+        extra += f", split at {self.split}" if self.split is not None else ""
         return f"{self.family}({d}; {r}; seed={self.seed}{extra})"
 
     def to_json(self) -> dict:
@@ -150,8 +154,7 @@ class Case:
 
 def case_from_json(d: dict) -> Case:
     """Rebuild a case (values included: they are a function of the structure)."""
-    return Case(**{k: d[k] for k in ("family", "dims", "regimes", "options", "seed", "segments", "initial_state",
-                                     "chunk_size")})
+    return Case(**{k: d.get(k) for k in STRUCTURE})
 
 
 # --- values ----------------------------------------------------------------------------------------
@@ -273,21 +276,65 @@ def regime_choices(fam: Family, inp) -> tuple[str, ...]:
     return {"strength": BETA_REGIMES, "gate": GATE_REGIMES}.get(get_role(inp.role).regimes, REAL_REGIMES[:3])
 
 
-def lengths(chunk_size: int | None, max_len: int) -> st.SearchStrategy[int]:
-    """T ∈ {0, 1, C−1, C, C+1, 2C+1, primes} ∩ [0, max_len]."""
-    special = {0, 1} | set(PRIMES)
-    if chunk_size:
-        special |= {chunk_size - 1, chunk_size, chunk_size + 1, 2 * chunk_size + 1, 3 * chunk_size}
-    return st.sampled_from(sorted(t for t in special if 0 <= t <= max_len))
+def chunk_boundaries(chunk_size: int | None = None) -> set[int]:
+    """Lengths around the boundaries of every plausible chunk C ∈ {16, 32, 64, 128} and the kernel's own:
+    C − 1, C, C + 1, 2C − 1, 2C + 1, 3C + 1, and more than three chunks of the largest."""
+    chunks = set(PLAUSIBLE_CHUNKS) | ({chunk_size} if chunk_size else set())
+    out = {n for c in chunks for n in (c - 1, c, c + 1, 2 * c - 1, 2 * c + 1, 3 * c + 1)}
+    return out | {4 * max(chunks) + 3}
 
 
-def segments(total: int, max_segments: int = 5) -> st.SearchStrategy[list[int]]:
-    """cu_seqlens for packed sequences summing to ``total``, with empty and length-1 segments likely."""
+def lengths(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=None) -> st.SearchStrategy[int]:
+    """T in two tiers, drawn about evenly — short (0, 1, primes and chunk boundaries ≤ 31) and around
+    chunk boundaries (:func:`chunk_boundaries` ≤ ``max_len``). ``allowed(T)`` restricts them (a
+    kernel's declared constraints). A failure shrinks to the short tier, then to the smallest T of
+    its tier, that shows it."""
+    ok = allowed or (lambda t: True)
+    edges = chunk_boundaries(chunk_size)
+    short = [t for t in sorted({0, 1} | set(PRIMES) | edges) if t <= min(31, max_len) and ok(t)]
+    boundary = [t for t in sorted(edges) if 31 < t <= max_len and ok(t)]
+    if len(boundary) < 6:       # constraints few boundaries meet (T a multiple of 64): the first lengths they allow
+        boundary = sorted(set(boundary) | set([t for t in range(32, max_len + 1) if ok(t)][:8]))
+    tiers = [tier for tier in (short, boundary) if tier]
+    if not tiers:
+        raise SpecError("lengths", f"no length up to {max_len} satisfies the constraints")
+    return st.sampled_from(range(len(tiers))).flatmap(lambda i: st.sampled_from(tiers[i]))
+
+
+def long_lengths(long_len: int, allowed=None) -> st.SearchStrategy[int]:
+    """The long tier: T = 256, 512, … doubling up to ``long_len`` (accumulation over many chunks:
+    growing states, underflowing gates), each moved up to the nearest length ``allowed`` admits;
+    a failure shrinks to the shortest that shows it."""
+    ok = allowed or (lambda t: True)
+    values = []
+    for t in sorted({min(256 * 2 ** i, long_len) for i in range(16) if 256 * 2 ** (i - 1) < long_len}):
+        t = next((u for u in range(t, 2 * t + 1) if ok(u)), None) if not ok(t) else t
+        if t is not None and t not in values:
+            values.append(t)
+    if not values:
+        raise SpecError("long_len", f"no length from 256 to {long_len} satisfies the constraints")
+    return st.sampled_from(values)
+
+
+def segments(total: int, max_segments: int = 5, chunk_size: int | None = None, empty: bool = True,
+             allowed=None) -> st.SearchStrategy[list[int]]:
+    """cu_seqlens for packed sequences summing to ``total``, with empty (unless ``empty=False``) and
+    length-1 segments likely, and cut points next to chunk boundaries likely (segments that start
+    inside one chunk and end in another). ``allowed(n)``: the segment lengths a kernel takes (cut
+    points then fall where both sides are allowed: T % 64 == 0 per segment)."""
+    ok = allowed or (lambda n: True)
+    fits = [c for c in range(total + 1) if (c == 0 or ok(c)) and (c == total or ok(total - c))]
+    near = sorted({m + d for c in (*PLAUSIBLE_CHUNKS, chunk_size or 64) for m in range(c, total, c)
+                   for d in (-1, 0, 1) if 0 <= m + d <= total} & set(fits))
 
     @st.composite
     def draw(draw):
         n = draw(st.integers(1, max_segments))
-        cuts = sorted(draw(st.lists(st.integers(0, total), min_size=n - 1, max_size=n - 1)))
+        anywhere = st.integers(0, total) if len(fits) == total + 1 else st.sampled_from(fits)
+        cut = st.one_of(anywhere, st.sampled_from(near)) if near else anywhere
+        cuts = sorted(draw(st.lists(cut, min_size=n - 1, max_size=n - 1)))
+        if not empty:
+            cuts = sorted({c for c in cuts if 0 < c < total})
         return [0, *cuts, total]
 
     return draw()
@@ -298,12 +345,18 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
           max_heads: int = 2, varlen: bool = True, initial_state: bool = True, gva: bool = True,
           dyadic: bool = False, options: dict[str, Any] | None = None, vary_options: bool = True,
           optional_inputs: bool | None = None, family_sample: bool | None = True,
-          head_dims: tuple[int, ...] = (1, 3, 4, 5, 8)) -> Case:
-    """Inputs for ``family``. ``options`` fixes options; the others are drawn from their choices
+          head_dims: tuple[int, ...] = (1, 3, 4, 5, 8), long_len: int | None = None, allowed_lengths=None,
+          split: bool = False, empty_segments: bool = True, exclude_inputs: tuple[str, ...] = ()) -> Case:
+    """Inputs for ``family``. T comes from :func:`lengths` (``chunk_size``: the kernel's own chunk,
+    besides 16, 32, 64, 128; ``max_len``; ``allowed_lengths(T)``: the kernel's constraints) or, with
+    ``long_len``, from the long tier :func:`long_lengths`. ``options`` fixes options; the others are drawn from their choices
     (unless ``vary_options=False``). ``optional_inputs``: None draws whether each optional input
     is given, True gives all, False none. ``family_sample``: apply the family's own refinement of
     its inputs (dplr: RWKV-7's stable a = −κ̂, b = κ̂ ⊙ iclr) always (True), never (False) or
-    drawn (None). ``dyadic=True`` draws only the exact-in-fp32 tier."""
+    drawn (None). ``dyadic=True`` draws only the exact-in-fp32 tier. ``split``: also draw a split
+    point 1 ≤ t < T for state passing (``case.split``, both parts of allowed lengths; None when there
+    is none), next to a chunk boundary more often than not.
+    ``empty_segments=False`` keeps every varlen segment non-empty; ``exclude_inputs`` are never given."""
     fam = get_family(family)
     fixed = dict(options or {})
     opts = {}
@@ -316,7 +369,7 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
             s = draw(st.sampled_from([None, None, 0.5, 1.0, 1.7]))
             if s is not None:
                 opts[o.name] = s
-    T = draw(lengths(chunk_size, max_len))
+    T = draw(long_lengths(long_len, allowed_lengths) if long_len else lengths(chunk_size, max_len, allowed_lengths))
     use_varlen = varlen and draw(st.booleans())
     B = 1 if use_varlen else draw(st.integers(1, max_batch))
     names = {d for i in fam.inputs for d in i.dims}
@@ -334,6 +387,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
         dims["n_h"] = draw(st.integers(1, 3))
     regimes = {}
     for inp in fam.inputs:
+        if inp.name in exclude_inputs:
+            continue
         if inp.optional and not (optional_inputs if optional_inputs is not None else draw(st.booleans())):
             continue
         if dyadic:
@@ -342,10 +397,18 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
             regimes[inp.name] = draw(st.sampled_from(regime_choices(fam, inp)))
     if fam.sample is not None and (family_sample if family_sample is not None else draw(st.booleans())):
         regimes["sample"] = "family"
-    cu = draw(segments(T)) if use_varlen else None
+    cu = draw(segments(T, chunk_size=chunk_size, empty=empty_segments, allowed=allowed_lengths)) \
+        if use_varlen else None
     init = draw(st.sampled_from((None, *STATE_REGIMES))) if initial_state else None
     seed = draw(st.integers(0, 2**32 - 1))
-    return Case(fam.name, dims, regimes, opts, seed, cu, init, chunk_size)
+    cut = None
+    ok = allowed_lengths or (lambda t: True)
+    valid = [t for t in range(1, T) if ok(t) and ok(T - t)] if split else []
+    if valid:
+        near = sorted({m + d for c in (*PLAUSIBLE_CHUNKS, chunk_size or 64) for m in range(c, T, c)
+                       for d in (-1, 0, 1)} & set(valid))
+        cut = draw(st.one_of(st.sampled_from(near), st.sampled_from(valid)) if near else st.sampled_from(valid))
+    return Case(fam.name, dims, regimes, opts, seed, cu, init, chunk_size, split=cut)
 
 
 def to_json(case: Case) -> str:

@@ -1,0 +1,50 @@
+"""Known peer functions: how each is laid out and spelled, so that certifying it needs no flag.
+
+A kernel the harness meets by target (``module:function``) gets its record from :data:`KNOWN` when
+there is one: a heads-first layout, keyword renames the alias rules cannot guess, and — for
+functions whose signature is opaque (HF transformers wraps its torch fallbacks in hub-kernel
+modules whose signature reads ``(*args, **kwargs)``) — the parameters of the function underneath.
+Everything else (``query``/``key``/``value`` for ``q``/``k``/``v``, ``gk`` for ``g``,
+``alpha``/``beta`` for ``a``/``b``, ``return_final_states`` / ``return_last_states`` for
+``output_final_state``) :func:`lrnnspec.harness.conventions.resolve` reads from the signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Known:
+    family: str
+    layout: str | None = None                    # "heads-first" for [B,H,T,·] references
+    rename: dict[str, str] = field(default_factory=dict)
+    parameters: tuple[str, ...] | None = None    # the real signature, where the function's own is opaque
+    defaults: dict = field(default_factory=dict)   # of those parameters
+    notes: str = ""
+
+
+_HF_CHUNK = ("query", "key", "value", "g", "beta", "chunk_size", "initial_state", "output_final_state",
+             "use_qk_l2norm_in_kernel")
+_HF_RECURRENT = ("query", "key", "value", "g", "beta", "initial_state", "output_final_state", "use_qk_l2norm_in_kernel")
+_HF_NOTE = ("HF transformers' torch fallback, wrapped in a hub-kernel module whose signature reads (*args, **kwargs): "
+            "the parameters are those of the function underneath; its **kwargs swallow anything else")
+
+KNOWN: dict[str, Known] = {
+    # fla-core 0.6.0's pure-PyTorch references (fla/ops/*/naive.py)
+    "fla.ops.delta_rule.naive:delta_rule_recurrence": Known("delta_rule", "heads-first"),
+    "fla.ops.delta_rule.naive:delta_rule_chunkwise": Known("delta_rule", "heads-first"),
+    "fla.ops.generalized_delta_rule.dplr.naive:dplr_recurrence": Known("dplr", "heads-first"),
+    "fla.ops.generalized_delta_rule.dplr.naive:dplr_chunkwise": Known("dplr", "heads-first"),
+    # HF transformers (Qwen3-Next and OLMo-hybrid carry copies of the same functions)
+    **{f"transformers.models.{model}:{fn}": Known("gated_delta_rule", parameters=params,
+                                                 defaults={"chunk_size": 64} if "chunk" in fn else {}, notes=_HF_NOTE)
+       for model in ("qwen3_next.modeling_qwen3_next", "olmo_hybrid.modeling_olmo_hybrid")
+       for fn, params in (("torch_chunk_gated_delta_rule", _HF_CHUNK),
+                          ("torch_recurrent_gated_delta_rule", _HF_RECURRENT))},
+}
+
+
+def known(target: str) -> Known | None:
+    """The record of ``target`` (``module:function``), or None."""
+    return KNOWN.get(target)

@@ -1,0 +1,64 @@
+"""Capability negotiation as a new user meets it: a correct kernel that lacks one optional feature is
+certified with exactly that feature outside its scope; an accepted but ignored input fails; a
+required feature that is unsupported fails; a kernel this machine cannot run is "could not run
+here", exit 3 — never a kernel failure."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lrnnspec.cli import main
+from lrnnspec.harness.certificate import certify
+from lrnnspec.harness.targets import load_module_file
+
+LIMITED = load_module_file(os.path.join(os.path.dirname(__file__), "..", "certifier", "limited.py"),
+                           "_lrnnspec_limited").LIMITED
+# the harness's name for each missing feature (T a multiple of 64 is a constraint, and so not "partial")
+FEATURE = {"t_multiple_of_64": "partial_chunk"}
+PROPERTIES = ["scope", "forward", "final_state", "state_passing", "varlen", "gradients"]
+
+
+@pytest.mark.parametrize("kernel", LIMITED, ids=lambda k: k.name)
+def test_a_correct_kernel_lacking_one_feature_is_certified_with_it_outside_its_scope(kernel):
+    cert = certify(kernel.target, kernel.family, profile="dev", properties=PROPERTIES, database=None)
+    problems = [f"{v.property}: {v.status}: {v.reason}" for v in cert.verdicts if v.status in ("fail", "error")]
+    assert cert.certified, "\n".join(problems)
+    missing = FEATURE.get(kernel.missing, kernel.missing)
+    # nothing else is out of scope but what the signature lacks (every kernel here hard-codes its chunk)
+    assert set(cert.scope["unsupported"]) == {missing, "chunk_size"}, cert.scope
+    if kernel.missing == "t_multiple_of_64":
+        assert cert.scope["constraints"] == ["T % 64 == 0"] and "T % 64 ≠ 0" in cert.summary
+    statuses = {v.property: v.status for v in cert.verdicts}
+    needs = {"final_state": ["final_state", "state_passing"], "initial_state": ["state_passing"],
+             "varlen": ["varlen"], "backward": ["gradients"]}
+    for prop in needs.get(kernel.missing, []):
+        assert statuses[prop] == "unsupported", (prop, statuses)
+
+
+def test_an_input_the_kernel_accepts_but_ignores_fails_the_scope_naming_it():
+    cert = certify(f"{os.path.dirname(__file__)}/scope_kernels.py:ignores_scale", "gated_delta_rule", profile="dev",
+                   properties=["scope"], database=None)
+    (v,) = cert.verdicts
+    assert v.status == "fail" and "accepts 'scale' but ignores it" in v.reason
+
+
+def test_a_required_feature_that_is_unsupported_fails(capsys):
+    target = f"{LIMITED[0].target}"
+    code = main(["certify", target, "--family", "gated_delta_rule", "--profile", "dev", "--properties", "scope",
+                 "--require", "grouped_value_heads"])
+    assert code == 1 and "required feature 'grouped value heads' is unsupported" in capsys.readouterr().out
+    assert main(["certify", target, "--family", "gated_delta_rule", "--require", "warp_drive"]) == 2
+    assert "require: unknown feature(s) ['warp_drive']" in capsys.readouterr().err
+
+
+def test_a_kernel_this_machine_cannot_run_is_could_not_run_here_exit_3(tmp_path, capsys):
+    code = main(["certify", f"{os.path.dirname(__file__)}/scope_kernels.py:needs_a_gpu_driver", "--family",
+                 "gated_delta_rule", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 3 and "COULD NOT RUN HERE (RuntimeError: 0 active drivers" in captured.err
+    assert next(tmp_path.glob("*.json"))             # a certificate says so
+    assert main(["certify", f"{os.path.dirname(__file__)}/missing_dependency.py:kernel", "--family",
+                 "gated_delta_rule"]) == 3
+    assert "needs the module 'mamba_ssm_cuda_ext'" in capsys.readouterr().err
