@@ -234,7 +234,7 @@ class DagDomain:
         self.directions = DIRECTIONS if self.caps.direction else ("right_down",)
         self.chain_directions = ("forward", "reverse") if convention == "native" else ("forward",)
         self.extra_properties = {"boundary": prop_boundary}
-        self.scope = Scope()
+        self.scope, self.negotiated = Scope(), False
         self.long_len = None
 
     def _optional(self) -> list[str]:
@@ -290,7 +290,7 @@ class DagDomain:
                 scope.unsupported["backward"] = "the output does not require grad for inputs that do"
         scope.supported = [f for f in ("final_state", "chunk_size", "scale", *self._optional(), "backward")
                            if f not in scope.unsupported]
-        self.scope = scope
+        self.scope, self.negotiated = scope, True
         return scope
 
     def probe_case(self) -> DagCase:

@@ -102,6 +102,8 @@ def run_property(k: Kernel, prop: str, dtype: str, *, max_examples: int, seed: i
         raise SpecError("seed", f"must be an integer, got {seed!r}")
     start = time.perf_counter()
     try:
+        if not k.domain.negotiated:
+            k.domain.negotiate()
         outside = applicability(k, prop)
     except Exception as exc:  # noqa: BLE001 - the harness failed to decide: an error, not a pass
         return Verdict(prop, dtype, ERROR, f"the harness failed deciding applicability: {type(exc).__name__}: {exc}",

@@ -209,7 +209,7 @@ class SequenceDomain:
     def __init__(self, kernel: Kernel, convention: str | None, layout: str | None = None,
                  rename: dict[str, str] | None = None):
         self.k, self.fam = kernel, kernel.fam
-        self.scope = Scope()
+        self.scope, self.negotiated = Scope(), False
         self.long_len = LONG_LENGTHS["ci"]
         self.convention_name = convention or "fla"
         record = kernel.known
@@ -238,7 +238,7 @@ class SequenceDomain:
     def negotiate(self, required=()) -> Scope:
         """Probe the kernel's optional features (:mod:`.scope`); the cases drawn from now on stay
         inside the scope."""
-        self.scope = negotiate(self, required)
+        self.scope, self.negotiated = negotiate(self, required), True
         return self.scope
 
     def own_chunk(self) -> int | None:
@@ -300,19 +300,6 @@ class SequenceDomain:
                 and fam.with_role("write_strength")):
             return f"family {fam.name!r} has no β-parameterized negative eigenvalue range"
         return None
-
-    def probe_case(self) -> Case:
-        """The smallest valid case (B = 1, T = 2, every size 1) with the plainest regimes."""
-        dims = {"B": 1, "T": 2}
-        for d in {d for i in self.fam.inputs for d in i.dims} - {"B", "T", "T*n_h"}:
-            dims[d] = 1
-        if any(i.dims[1:2] == ("T*n_h",) for i in self.fam.inputs):
-            dims["n_h"] = 1
-        regimes = {i.name: ("random" if i.name in self.fam.unit_keys else "uniform"
-                            if get_role(i.role).regimes == "strength" else "typical"
-                            if get_role(i.role).regimes == "gate" else "normal")
-                   for i in self.fam.inputs if not i.optional}
-        return Case(self.fam.name, dims, regimes, self.fixed_options(), 0)
 
     # --- calling the kernel ------------------------------------------------------------------------
     def state_names(self, case: Case) -> list[str]:

@@ -1,10 +1,12 @@
-"""The certifier certifies itself, under the ``ci`` example budget, with the seeds in
-``LRNNSPEC_META_SEEDS`` (default ``0,1,2``; ``LRNNSPEC_META_SEEDS=0`` for a quick local run):
+"""The certifier certifies itself:
 
 * every planted bug (tests/certifier/planted.py) is rejected, by the property that names it, with
-  a shrunk counterexample, under every seed;
+  a shrunk counterexample, under every seed of ``LRNNSPEC_META_SEEDS`` (default ``0,1,2``) and the
+  ``ci`` example budget;
 * every correct kernel — every form of lrnnspec.impls and fla-core's pure-PyTorch references
-  wrapped to FLA's public conventions — passes every property (zero false rejections).
+  wrapped to FLA's public conventions — passes every property (zero false rejections), here under
+  the ``dev`` budget and the first seed (lengths reach 515 and the long tier 256: this is the
+  expensive half); ``lrnnspec conformance`` runs the ``ci`` budget over every implementation.
 
 Each kernel runs in its own worker process, as under ``lrnnspec certify``; one process serves all
 seeds and properties of a kernel.
@@ -19,7 +21,7 @@ import pytest
 from lrnnspec import PROFILE_EXAMPLES
 from lrnnspec.harness.kernel import Kernel
 from lrnnspec.harness.runner import run_property
-from lrnnspec.harness.sequence import PROPERTIES
+from lrnnspec.harness.sequence import LONG_LENGTHS, PROPERTIES
 from lrnnspec.harness.targets import load_module_file
 
 SEEDS = tuple(int(x) for x in os.environ.get("LRNNSPEC_META_SEEDS", "0,1,2").split(",") if x.strip())
@@ -53,11 +55,12 @@ def test_planted_bug_is_rejected_by_its_property(bug):
 @pytest.mark.parametrize("kernel", CORRECT, ids=lambda c: c.name)
 def test_correct_kernel_passes_every_property(kernel):
     k = Kernel(kernel.target, kernel.family, kernel.convention, "cpu", timeout=120)
+    k.domain.long_len = LONG_LENGTHS["dev"]
     rejected = []
     try:
-        for seed in SEEDS:
+        for seed in SEEDS[:1]:
             for prop in PROPERTIES:
-                v = run_property(k, prop, "fp32", max_examples=EXAMPLES, seed=seed)
+                v = run_property(k, prop, "fp32", max_examples=PROFILE_EXAMPLES["dev"], seed=seed)
                 if v.status in ("fail", "error"):
                     where = v.counterexample["description"] if v.counterexample else ""
                     rejected.append(f"{prop} (seed {seed}, {v.status}): {v.reason} — {where}")

@@ -24,7 +24,6 @@ MODULE = load_module_file(os.path.join(os.path.dirname(__file__), "planted_chunk
 def test_a_bug_beyond_the_first_chunk_is_rejected_by_its_property(bug):
     k = Kernel(bug.target, bug.family, bug.convention, "cpu", timeout=120)
     try:
-        k.domain.negotiate()
         for seed in SEEDS:
             v = run_property(k, bug.expected_property, "fp32", max_examples=PROFILE_EXAMPLES["ci"], seed=seed)
             assert v.status == "fail", f"{bug.name}: {bug.expected_property} not rejected (seed {seed}): {v}"
