@@ -46,6 +46,13 @@ def gated_delta_rule_to_delta_product(q, k, v, g, beta, scale=None):
     return "delta_product", {"q": q, "k": k, "v": v, "g": g, "beta": beta}, {"scale": scale}
 
 
+def gated_delta_rule_to_kda(q, k, v, g, beta, scale=None):
+    """Gated DeltaNet as KDA: the head-wise gate g [B,T,HV] repeated over the K key channels."""
+    g = _f(g)
+    return "kda", {"q": _f(q), "k": _f(k), "v": _f(v), "g": np.repeat(g[..., None], np.shape(k)[-1], axis=-1),
+                   "beta": _f(beta)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

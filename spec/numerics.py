@@ -94,3 +94,39 @@ def ut_conditioning(fam: Family, arrays: dict[str, np.ndarray], dims: dict[str, 
                 kappa[b, w0:w1] = rows.reshape(heads, w1 - w0, n).max(axis=-1).T
             kappa[b, start:end] = np.maximum.accumulate(kappa[b, start:end], axis=0)
     return kappa[..., None]
+
+
+def erase_conditioning(rows: np.ndarray, cols: np.ndarray, log_gate: np.ndarray | None, T: int, segments,
+                       exclusive: bool = False, window: int = 64) -> np.ndarray:
+    """κ(t) ≥ 1 [B, T, HV, 1] of the triangular system of a chunked delta-type kernel whose erase key
+    differs from its write key or whose decay is per key channel (KDA, GDN-2, Comba) — the
+    generalization of :func:`ut_conditioning` (same windows, same running maximum).
+
+    The recurrence S' = Diag(e^{g_t}) S_{t−1}, u_t = w_t − Ŝ_tᵀ e_t, S_t = S' + k_t u_tᵀ (Ŝ_t = S' — the
+    read after the decay — or, ``exclusive``, S_{t−1}, the read before it) makes a chunk solve
+    L U = R with L = I + strict_lower(A), A_ts = Σ_c e_tc k_sc e^{R_tc − G_sc} (s < t), G_t the
+    chunk-local cumulative log gate and R_t = G_t (R_t = G_{t−1} when ``exclusive``). Every exponent
+    is ≤ 0 for s < t.
+
+    rows e [B, T, HV, K] (the erase key, its strength included); cols k [B, T, HV, K] (the write key);
+    log_gate [B, T, HV, K], [B, T, HV] (one gate per head) or None (no decay)."""
+    batch, _, heads, _ = rows.shape
+    gate = np.zeros(rows.shape[:3] + (1,)) if log_gate is None else np.asarray(log_gate, dtype=np.float64)
+    if gate.ndim == 3:
+        gate = gate[..., None]
+    kappa = np.ones((batch, T, heads))
+    bounds = [(0, T)] if segments is None else list(zip(segments[:-1], segments[1:]))
+    for b in range(batch):
+        for start, end in bounds:
+            for w0 in range(start, end, window):
+                w1 = min(w0 + window, end)
+                e, k, g = rows[b, w0:w1], cols[b, w0:w1], gate[b, w0:w1]             # [m, HV, K|1]
+                G = np.cumsum(g, axis=0)
+                R = G - g if exclusive else G
+                expo = np.minimum(R[:, None] - G[None, :], 0.0)                         # [m, m, HV, K|1]
+                A = np.einsum("thc,shc,tshc->hts", e, k, np.exp(expo) * np.ones_like(e[:1, None]))
+                L = np.eye(w1 - w0) + np.tril(A, -1)                                     # [HV, m, m]
+                rows_sum = np.sum(np.abs(np.linalg.inv(L)) @ np.abs(L), axis=-1)        # [HV, m]
+                kappa[b, w0:w1] = rows_sum.T
+            kappa[b, start:end] = np.maximum.accumulate(kappa[b, start:end], axis=0)
+    return kappa[..., None]

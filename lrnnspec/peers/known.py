@@ -27,6 +27,10 @@ class Known:
 _HF_CHUNK = ("query", "key", "value", "g", "beta", "chunk_size", "initial_state", "output_final_state",
              "use_qk_l2norm_in_kernel")
 _HF_RECURRENT = ("query", "key", "value", "g", "beta", "initial_state", "output_final_state", "use_qk_l2norm_in_kernel")
+_KIMI_CHUNK = ("query", "key", "value", "g", "beta", "chunk_size", "initial_state", "output_final_state",
+               "use_qk_l2norm_in_kernel")
+_KIMI_RECURRENT = ("query", "key", "value", "g", "beta", "initial_state", "output_final_state",
+                   "use_qk_l2norm_in_kernel")
 _HF_NOTE = ("HF transformers' torch fallback, wrapped in a hub-kernel module whose signature reads (*args, **kwargs): "
             "the parameters are those of the function underneath; its **kwargs swallow anything else")
 
@@ -42,6 +46,11 @@ KNOWN: dict[str, Known] = {
        for model in ("qwen3_next.modeling_qwen3_next", "olmo_hybrid.modeling_olmo_hybrid")
        for fn, params in (("torch_chunk_gated_delta_rule", _HF_CHUNK),
                           ("torch_recurrent_gated_delta_rule", _HF_RECURRENT))},
+    # HF transformers' Kimi-Linear (KDA): no GVA, no scale (fixed K^-1/2), no cu_seqlens on the torch path
+    "transformers.models.kimi_linear.modeling_kimi_linear:chunk_kimi_delta_attention": Known(
+        "kda", parameters=_KIMI_CHUNK, defaults={"chunk_size": 64}, notes=_HF_NOTE),
+    "transformers.models.kimi_linear.modeling_kimi_linear:recurrent_kimi_delta_attention": Known(
+        "kda", parameters=_KIMI_RECURRENT, notes=_HF_NOTE + "; initial_state and output_final_state have no default"),
 }
 
 

@@ -38,6 +38,13 @@ def test_delta_product_with_one_householder_is_gated_delta_rule():
     assert_same_evaluation(exact("gated_delta_rule", x, init), exact(target, y, init, **opts))
 
 
+def test_kda_with_a_gate_constant_over_keys_is_gated_delta_rule():
+    # the same operations on the same values, a row decay e^{g} that happens to be equal on every row
+    x, init = draw("gated_delta_rule", seed=29, H=1, HV=2)
+    target, y, opts = mappings.gated_delta_rule_to_kda(**x)
+    assert_same_evaluation(exact("gated_delta_rule", x, init), exact(target, y, init, **opts), "kda")
+
+
 def _within_bounds(r1, r2):
     assert np.all(np.abs(r1.output - r2.output) <= r1.output_bound + r2.output_bound)
     assert np.all(np.abs(r1.final_state - r2.final_state) <= r1.final_state_bound + r2.final_state_bound)

