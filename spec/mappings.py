@@ -53,6 +53,16 @@ def gated_delta_rule_to_kda(q, k, v, g, beta, scale=None):
                    "beta": _f(beta)}, {"scale": scale}
 
 
+def kda_to_gdn2(q, k, v, g, beta, scale=None):
+    """KDA as GDN-2: erase gate b = β over the K key channels, write gate w = β over the V value channels
+    (GDN-2 has one head count: v with as many heads as q and k)."""
+    q, k, v, beta = _f(q), _f(k), _f(v), _f(beta)
+    if v.shape[2] != k.shape[2]:
+        raise ValueError(f"kda_to_gdn2: GDN-2 has no grouped value heads; v has {v.shape[2]} heads, k {k.shape[2]}")
+    return "gdn2", {"q": q, "k": k, "v": v, "g": _f(g), "b": np.repeat(beta[..., None], k.shape[-1], axis=-1),
+                    "w": np.repeat(beta[..., None], v.shape[-1], axis=-1)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -36,6 +36,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("skip", "direct term added to the read-out (Mamba's D)"),
     Role("log_gate", "log-space decay g ≤ 0 (decay e^g)", "gate", gate_like=True, exponent=True),
     Role("write_strength", "β of a delta update (eigenvalue 1 − β along the key)", "strength", gate_like=True),
+    Role("write_gate", "gate on the written value, per value channel (GDN-2's w): scales what is written, "
+                       "not the transition", "strength", gate_like=True),
     Role("gate_preactivation", "exponentiated gate preactivation (mLSTM's i, f)", gate_like=True, exponent=True),
     Role("step_size", "discretization step Δ ≥ 0, or its preactivation under softplus", "step", gate_like=True),
     Role("rate", "continuous-time decay rate A ≤ 0 (decay e^{Δ·A})", "rate", gate_like=True),

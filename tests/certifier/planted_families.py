@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from lrnnspec.harness.sequence import PROPERTIES
+from lrnnspec.impls import gdn2 as _gdn2
 from lrnnspec.impls import kda as _kda
 from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, to_chunks
 from lrnnspec.impls.delta import unit_lower_inverse
@@ -80,7 +81,8 @@ def _erase_chunk_core(xs, state, p, size, exclusive=False, bug=None):
     A = torch.einsum("...tc,...sc,...tsc->...ts", e, k, decay_er)
     P = torch.einsum("...tc,...sc,...tsc->...ts", q * p.scale, k, decay_qk)
     inv = unit_lower_inverse(A)
-    U0, W = inv @ w, inv @ (e * torch.exp(R))
+    U0 = inv @ w
+    W = inv @ e if bug == "undecayed_state_read" else inv @ (e * torch.exp(R))    # BUG (undecayed_state_read)
     S, outs = state["S"], []
     for c in range(q.shape[2]):
         U = U0[:, :, c] - W[:, :, c] @ S
@@ -139,6 +141,39 @@ def chunk_kda_masked_after_exp(q, k, v, g, beta, scale=None, initial_state=None,
 
 
 # =====================================================================================================
+# gdn2
+# =====================================================================================================
+def _run_gdn2(chunked, q, k, v, g, b, w, scale, initial_state, output_final_state, use_qk_l2norm_in_kernel,
+              cu_seqlens, chunk_size):
+    q, k = _gdn2.normalize_qk(q, k, use_qk_l2norm_in_kernel)
+    return call("chunk", "gdn2", chunked, dict(q=q, k=k, v=v, g=g, b=b, w=w), scale=scale,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                chunk_size=chunk_size)
+
+
+_GDN2_COPY = _chunked(_gdn2._inputs)
+_GDN2_UNDECAYED_READ = _chunked(_gdn2._inputs, bug="undecayed_state_read")
+
+
+def chunk_gdn2_copy(q, k, v, g, b, w, scale=None, initial_state=None, output_final_state=False,
+                    use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The reference-style chunk kernel without a bug (the base of the gdn2 bug below)."""
+    return _run_gdn2(_GDN2_COPY, q, k, v, g, b, w, scale, initial_state, output_final_state,
+                     use_qk_l2norm_in_kernel, cu_seqlens, chunk_size)
+
+
+def chunk_gdn2_undecayed_state_read(q, k, v, g, b, w, scale=None, initial_state=None, output_final_state=False,
+                                    use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The WY factor that reads the chunk's entering state drops the within-chunk decay:
+    𝒲 = (I + A)⁻¹ (b ⊙ K) instead of (I + A)⁻¹ (e^{G} ⊙ b ⊙ K) (``k_g_b = k * b`` for
+    ``k * g_cum.exp() * b``). Exact when the entering state is zero — the first chunk of a sequence
+    without an initial state, so every test with T ≤ chunk_size and h0 = None passes —; wrong as soon
+    as a chunk starts from a nonzero state under nonzero gates."""
+    return _run_gdn2(_GDN2_UNDECAYED_READ, q, k, v, g, b, w, scale, initial_state, output_final_state,
+                     use_qk_l2norm_in_kernel, cu_seqlens, chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -147,7 +182,9 @@ PLANTED_FAMILIES: list[FamilyBug] = [
     FamilyBug("kda.masked_after_exp", "kda", chunk_kda_masked_after_exp, "gradients",
               "strong gates: a chunk whose gates sum below ≈ −88 (e.g. g = −5 on 20 steps)",
               "lrnnspec.impls.kda:chunk_kda"),
+    FamilyBug("gdn2.undecayed_state_read", "gdn2", chunk_gdn2_undecayed_state_read, "forward",
+              "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.gdn2:chunk_gdn2"),
 ]
 
 # family → the bug-free copies the bugs derive from
-CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy}
+CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy}

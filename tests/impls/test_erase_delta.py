@@ -21,7 +21,7 @@ from lrnnspec.strategies import Case, cases
 
 from ._families import assert_matches_spec, form, rel_err, run, vjp
 
-FAMILIES = ("kda",)
+FAMILIES = ("kda", "gdn2")
 FP64_TOL = 1e-11
 
 
@@ -47,9 +47,11 @@ def _strong_gate_case(family, T, seed):
     """A drawn-shape case whose log gates are, per element, exactly 0 or −30 (every chunk's total decay
     leaves float32's range, so the chunk form takes the exact sub-chunk scores)."""
     fam = get_family(family)
-    dims = {"B": 1, "T": T, "H": 1, "HV": 2, "K": 5, "V": 3}
-    regimes = {i.name: ("random" if i.name in fam.unit_keys else "uniform" if i.role == "write_strength"
-                        else "typical" if i.role == "log_gate" else "normal") for i in fam.inputs if not i.optional}
+    names = {d for i in fam.inputs for d in i.dims}
+    dims = {"B": 1, "T": T, "H": 1, "K": 5, "V": 3} | ({"HV": 2} if "HV" in names else {})
+    regimes = {i.name: ("random" if i.name in fam.unit_keys else "typical" if i.role == "log_gate" else "uniform"
+                        if i.role in ("write_strength", "write_gate") else "normal")
+               for i in fam.inputs if not i.optional}
     base = Case(family, dims, regimes, {}, seed, initial_state="normal")
     rng = np.random.default_rng(seed)
     arrays = dict(base.arrays)

@@ -50,6 +50,13 @@ def _within_bounds(r1, r2):
     assert np.all(np.abs(r1.final_state - r2.final_state) <= r1.final_state_bound + r2.final_state_bound)
 
 
+def test_gdn2_with_both_gates_equal_to_beta_is_kda():
+    # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
+    x, init = draw("kda", seed=30)
+    target, y, opts = mappings.kda_to_gdn2(**x)
+    _within_bounds(exact("kda", x, init), exact(target, y, init, **opts))
+
+
 def test_dplr_with_delta_parameters_is_delta_rule():
     # dyadic inputs (unit keys (±½, ±½, ±½, ±½), β ∈ {0, ¼, …, 2}, v ∈ ⅛ℤ) keep the mapping's β·k, β·v exact
     rng = np.random.default_rng(24)
