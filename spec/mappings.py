@@ -63,6 +63,17 @@ def kda_to_gdn2(q, k, v, g, beta, scale=None):
                     "w": np.repeat(beta[..., None], v.shape[-1], axis=-1)}, {"scale": scale}
 
 
+def comba_to_dplr(q, k, v, p, g, beta, scale=None):
+    """Comba as dplr: its error read −β k (pᵀ S_{t−1}) is DPLR's low-rank term on the pre-decay state with
+    a = p, b = −β k; the write β k vᵀ is k ← β k; gk = g over the K key channels (dplr has no grouped value
+    heads: v with as many heads as q and k)."""
+    k, v, beta = _f(k), _f(v), _f(beta)[..., None]
+    if v.shape[2] != k.shape[2]:
+        raise ValueError(f"comba_to_dplr: dplr has no grouped value heads; v has {v.shape[2]} heads, k {k.shape[2]}")
+    return "dplr", {"q": _f(q), "k": beta * k, "v": v, "a": _f(p), "b": -beta * k,
+                    "gk": np.repeat(_f(g)[..., None], k.shape[-1], axis=-1)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

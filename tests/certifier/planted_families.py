@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from lrnnspec.harness.sequence import PROPERTIES
+from lrnnspec.impls import comba as _comba
 from lrnnspec.impls import gdn2 as _gdn2
 from lrnnspec.impls import kda as _kda
 from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, to_chunks
@@ -174,6 +175,36 @@ def chunk_gdn2_undecayed_state_read(q, k, v, g, b, w, scale=None, initial_state=
 
 
 # =====================================================================================================
+# comba
+# =====================================================================================================
+def _run_comba(chunked, q, k, v, p, g, beta, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
+    return call("chunk", "comba", chunked, dict(q=q, k=k, v=v, p=p, g=g, beta=beta), scale=scale,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                chunk_size=chunk_size)
+
+
+_COMBA_COPY = _chunked(_comba._inputs, exclusive=True)
+_COMBA_READ_AFTER_DECAY = _chunked(_comba._inputs, exclusive=False)              # BUG: exclusive=True
+
+
+def chunk_comba_copy(q, k, v, p, g, beta, scale=None, initial_state=None, output_final_state=False,
+                     use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The reference-style chunk kernel without a bug (the base of the comba bug below)."""
+    return _run_comba(_COMBA_COPY, q, k, v, p, g, beta, scale, initial_state, output_final_state, cu_seqlens,
+                      chunk_size)
+
+
+def chunk_comba_read_after_decay(q, k, v, p, g, beta, scale=None, initial_state=None, output_final_state=False,
+                                 use_qk_l2norm_in_kernel=False, cu_seqlens=None, chunk_size=64):
+    """The error reads the state after this step's decay, u_t = β_t (v_t − (e^{g_t} S_{t−1})ᵀ p_t) — the
+    gated-delta-rule order, which fla-core 0.6.0's ``naive_recurrent_comba`` computes —, where Comba's
+    kernels read S_{t−1}: the chunk's erase scores use G_t instead of G_{t−1}. Wrong whenever a gate is
+    nonzero and the state is (T ≥ 2, or an initial state)."""
+    return _run_comba(_COMBA_READ_AFTER_DECAY, q, k, v, p, g, beta, scale, initial_state, output_final_state,
+                      cu_seqlens, chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -184,7 +215,9 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "lrnnspec.impls.kda:chunk_kda"),
     FamilyBug("gdn2.undecayed_state_read", "gdn2", chunk_gdn2_undecayed_state_read, "forward",
               "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.gdn2:chunk_gdn2"),
+    FamilyBug("comba.read_after_decay", "comba", chunk_comba_read_after_decay, "forward",
+              "nonzero gates and T ≥ 2 (or an initial state)", "lrnnspec.impls.comba:chunk_comba"),
 ]
 
 # family → the bug-free copies the bugs derive from
-CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy}
+CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy}

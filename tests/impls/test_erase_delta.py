@@ -21,7 +21,7 @@ from lrnnspec.strategies import Case, cases
 
 from ._families import assert_matches_spec, form, rel_err, run, vjp
 
-FAMILIES = ("kda", "gdn2")
+FAMILIES = ("kda", "gdn2", "comba")
 FP64_TOL = 1e-11
 
 
@@ -83,9 +83,9 @@ def test_qk_l2norm_in_kernel_normalizes_queries_and_keys(family):
     fn = form(family, "chunk").fn
     case = _strong_gate_case(family, 9, seed=7)
     x = case.torch(torch.float64)
-    raw = {**x, "q": 3.0 * x["q"], "k": 2.0 * x["k"]}
+    normalized = ("q", "k", "p") if family == "comba" else ("q", "k")          # FLA's comba normalizes p too
+    raw = {**x, **{n: (2.0 + i) * x[n] for i, n in enumerate(normalized)}}
     o, _ = fn(**raw, use_qk_l2norm_in_kernel=True, chunk_size=4)
-    unit = {**x, "q": raw["q"] / torch.sqrt((raw["q"] ** 2).sum(-1, keepdim=True) + 1e-6),
-            "k": raw["k"] / torch.sqrt((raw["k"] ** 2).sum(-1, keepdim=True) + 1e-6)}
+    unit = {**x, **{n: raw[n] / torch.sqrt((raw[n] ** 2).sum(-1, keepdim=True) + 1e-6) for n in normalized}}
     want, _ = fn(**unit, chunk_size=4)
     assert torch.allclose(o, want, rtol=1e-12, atol=1e-12)

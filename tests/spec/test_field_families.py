@@ -60,7 +60,23 @@ def native_gdn2(x, init, dtype):
     return out.astype(np.float64), S.astype(np.float64)
 
 
-NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2}
+def native_comba(x, init, dtype):
+    """Comba in ``dtype``: r = Σ_k S·p on the state before the decay, u = β(v − r), d = exp(g),
+    S = d·S + k⊗u, o = Σ_k S·(q·scale). q, k, p repeated to the value heads."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    group = x["v"].shape[2] // x["q"].shape[2]
+    q, k, p = (c(np.repeat(x[n], group, axis=2)) for n in ("q", "k", "p"))
+    v, g, beta = (c(x[n]) for n in ("v", "g", "beta"))
+    scale = c(q.shape[-1] ** -0.5)
+    S, out = c(init), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        u = beta[:, t, :, None] * (v[:, t] - _dot(S, p[:, t], dtype))
+        S = c(np.exp(g[:, t].astype(np.float64)))[..., None, None] * S + k[:, t, :, :, None] * u[:, :, None, :]
+        out[:, t] = _dot(S, q[:, t] * scale, dtype)
+    return out.astype(np.float64), S.astype(np.float64)
+
+
+NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
@@ -71,6 +87,15 @@ def test_emulate_matches_a_native_low_precision_loop_bitwise(family, fmt):
     got = evaluate(family, x, initial_state=init, engine=f"emulate:{fmt}")
     assert_bitwise(got.output, want_o, f"{family} {fmt} output")
     assert_bitwise(got.final_state, want_s, f"{family} {fmt} state")
+
+
+def test_comba_draws_keep_the_transition_a_contraction():
+    # sample: p = c·k, so e^g I − β k pᵀ is symmetric with eigenvalues e^g and e^g − βc, all in [−1, 1]
+    x, _ = draw("comba", seed=44, B=2, T=30, H=1, HV=2, K=3, initial_state=False)
+    for b, t, hv in np.ndindex(2, 30, 2):
+        k, p = x["k"][b, t, 0], x["p"][b, t, 0]
+        M = np.exp(x["g"][b, t, hv]) * np.eye(3) - x["beta"][b, t, hv] * np.outer(k, p)
+        assert np.allclose(M, M.T) and np.max(np.abs(np.linalg.eigvalsh(M))) <= 1 + 1e-12
 
 
 def test_kda_conditioning_with_a_head_wise_gate_is_the_gated_delta_rules():
@@ -87,7 +112,7 @@ def test_kda_conditioning_with_a_head_wise_gate_is_the_gated_delta_rules():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
-@pytest.mark.parametrize("family", ["kda", "gdn2"])
+@pytest.mark.parametrize("family", ["kda", "gdn2", "comba"])
 def test_conditioning_is_at_least_one_and_non_decreasing_in_each_sequence(family):
     x, _ = draw(family, seed=43, B=2, T=20, initial_state=False)
     kappa = conditioning(get_family(family), x, {"T": 20}, None)

@@ -50,6 +50,26 @@ def _within_bounds(r1, r2):
     assert np.all(np.abs(r1.final_state - r2.final_state) <= r1.final_state_bound + r2.final_state_bound)
 
 
+def test_comba_with_its_own_keys_and_no_decay_is_delta_rule():
+    x, init = draw("comba", seed=32)
+    x["p"], x["g"] = x["k"].copy(), np.zeros_like(x["g"])
+    plain = {n: x[n] for n in ("q", "k", "v", "beta")}
+    assert_same_evaluation(exact("comba", x, init), exact("delta_rule", plain, init), "comba")
+
+
+def test_comba_is_dplr_with_its_read_key_as_the_low_rank_vector():
+    # dyadic β, k, p, v keep the mapping's β·k exact; the gates are the same numbers on both sides
+    rng = np.random.default_rng(33)
+    B, T, H, K, V = 1, 8, 2, 4, 3
+    k = rng.choice([-0.5, 0.5], (B, T, H, K))
+    x = {"q": rng.standard_normal((B, T, H, K)), "k": k, "v": rng.integers(-16, 16, (B, T, H, V)) / 8,
+         "p": k * rng.integers(0, 5, (B, T, H, 1)) / 4, "g": -rng.uniform(0, 1, (B, T, H)),
+         "beta": rng.integers(0, 9, (B, T, H)) / 4}
+    init = rng.standard_normal((B, H, K, V))
+    target, y, opts = mappings.comba_to_dplr(**x)
+    _within_bounds(exact("comba", x, init), exact(target, y, init, **opts))
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
