@@ -231,12 +231,15 @@ def _recurrent(b: Bound):
     state, outs = dict(b.state), []
     for t in range(length):
         step_x = {k: v[:, t] for k, v in xs.items()}
+        if fam.read_before_update:
+            outs.append(fam.readout(ar, state, step_x, b.p))
         new = fam.step(ar, state, step_x, b.p)
         if valid is not None:
             keep = valid[:, t]
             new = {k: torch.where(keep.reshape(-1, *[1] * (v.dim() - 1)), v, state[k]) for k, v in new.items()}
         state = new
-        outs.append(fam.readout(ar, state, step_x, b.p))
+        if not fam.read_before_update:
+            outs.append(fam.readout(ar, state, step_x, b.p))
     n = b.state[next(iter(b.state))].shape[0]
     o = torch.stack(outs, dim=1) if outs else _empty_output(b, n)
     return (o if segments is None else unpack(o, segments)), state

@@ -78,8 +78,11 @@ def run_definition(prep: Prepared, ar: Arithmetic, seq: dict, static: dict, init
         outs = []
         for t in range(t_len):
             x = {name: v[:, t] for name, v in xs.items()}
+            if fam.read_before_update:
+                outs.append(fam.readout(ar, state, x, p))
             state = fam.step(ar, state, x, p)
-            outs.append(fam.readout(ar, state, x, p))
+            if not fam.read_before_update:
+                outs.append(fam.readout(ar, state, x, p))
         if not outs:
             return ar.empty(prep.output_shape(n, 0)), state
         return np.stack(outs, axis=1), state

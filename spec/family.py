@@ -9,7 +9,9 @@ A family is data plus two functions written once against :mod:`lrnnspec.spec.ari
 * ``options`` — scalar parameters (scale, eigenvalue range, ...), each with a default and a rule;
 * ``step(ar, state, x, p) -> state`` — one time step; ``x`` holds the per-step inputs with the
   time axis removed (leading axes: sequence, head), ``p`` the static inputs and options;
-* ``readout(ar, state, x, p) -> o`` — the output of that step, read **after** the update.
+* ``readout(ar, state, x, p) -> o`` — the output of that step, read **after** the update (or, for a
+  family declaring ``read_before_update``, from the state the step starts from: RWKV's bonus read
+  o_t = S_{t−1}ᵀ q_t + …, whose x still holds step t's inputs).
 
 ``kind`` says how the engines drive those two functions: ``"sequence"`` (the default: a loop over
 the time axis, the signatures above) or ``"dag"`` (a directed acyclic graph, node by node in
@@ -166,6 +168,8 @@ class Family:
     # refinement of random valid inputs: (rng, arrays, dims) → replacements (see spec.sampling)
     sample: Callable | None = None
     kind: str = "sequence"  # "sequence" (loop over time) or "dag" (node by node over a graph)
+    # the read-out of step t sees S_{t−1} (the state before the step) instead of S_t (sequence kind)
+    read_before_update: bool = False
     extra_dims: tuple[str, ...] = ()  # family dimension symbols beyond the shared ones (e.g. n_h)
     # --- numerics the tolerance needs, per family (None: what the roles give, or nothing) ---------
     # per-step |log decay| [B, T, heads(, channels)] for the exponent mass Λ (default: the sum of
@@ -185,6 +189,8 @@ class Family:
         where = f"family {self.name!r}"
         if self.kind not in KINDS:
             raise ValueError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
+        if not isinstance(self.read_before_update, bool) or (self.read_before_update and self.kind != "sequence"):
+            raise ValueError(f"{where}: read_before_update must be True or False, and True only for kind 'sequence'")
         names = [i.name for i in self.inputs]
         for group, items in (("inputs", names), ("state components", [c.name for c in self.state]),
                              ("options", [o.name for o in self.options])):

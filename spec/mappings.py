@@ -74,6 +74,26 @@ def comba_to_dplr(q, k, v, p, g, beta, scale=None):
                     "gk": np.repeat(_f(g)[..., None], k.shape[-1], axis=-1)}, {"scale": scale}
 
 
+def _interleave(even, odd):
+    """[B,T,...] and [B,T,...] → [B,2T,...] with even at steps 2t and odd at steps 2t + 1."""
+    return np.stack([even, odd], axis=2).reshape(even.shape[0], 2 * even.shape[1], *even.shape[2:])
+
+
+def rwkv6_to_gla(q, k, v, w, u, scale=None):
+    """RWKV-6 as gla on twice the steps (rwkv6's output is gla's at the even steps 2t; the final states
+    are equal). Token t becomes
+
+    * step 2t: no decay, write (u ⊙ k_t) v_tᵀ, read by q_t: S_{t−1} + Diag(u) k_t v_tᵀ, rwkv6's read;
+    * step 2t + 1: gate w_t, write ((1 − e^{w_t} ⊙ u) ⊙ k_t) v_tᵀ, read by 0: e^{w_t} ⊙ (S_{t−1} +
+      (u ⊙ k_t) v_tᵀ) + (k_t − e^{w_t} ⊙ u ⊙ k_t) v_tᵀ = e^{w_t} ⊙ S_{t−1} + k_t v_tᵀ = S_t.
+
+    An identity in real arithmetic; here the second key is rounded once to float64.
+    Shapes: q, k, w [B,T,H,K]; v [B,T,H,V]; u [H,K]."""
+    q, k, v, w, u = _f(q), _f(k), _f(v), _f(w), _f(u)
+    return "gla", {"q": _interleave(q, np.zeros_like(q)), "k": _interleave(u * k, (1.0 - np.exp(w) * u) * k),
+                   "v": _interleave(v, v), "g": _interleave(np.zeros_like(w), w)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

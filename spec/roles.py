@@ -34,6 +34,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("value", "written value (v; Mamba's u / x)"),
     Role("low_rank", "low-rank read or write vector of a DPLR transition (a, b)"),
     Role("skip", "direct term added to the read-out (Mamba's D)"),
+    Role("bonus", "per-key-channel weight of the current token's own write in the read-out (RWKV's u): "
+                  "o_t = S_{t−1}ᵀq_t + (q_tᵀ(u ⊙ k_t)) v_t"),
     Role("log_gate", "log-space decay g ≤ 0 (decay e^g)", "gate", gate_like=True, exponent=True),
     Role("write_strength", "β of a delta update (eigenvalue 1 − β along the key)", "strength", gate_like=True),
     Role("write_gate", "gate on the written value, per value channel (GDN-2's w): scales what is written, "

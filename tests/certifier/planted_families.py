@@ -205,6 +205,61 @@ def chunk_comba_read_after_decay(q, k, v, p, g, beta, scale=None, initial_state=
 
 
 # =====================================================================================================
+# rwkv6
+# =====================================================================================================
+def _rwkv6_chunk_core(xs, state, p, size, bug=None):
+    """o_t = scale·[S_{t−1}ᵀ q_t + (q_tᵀ(u ⊙ k_t)) v_t], S_t = Diag(e^{w_t}) S_{t−1} + k_t v_tᵀ — chunk by
+    chunk with every pairwise decay e^{G_{t−1} − G_s} [C, C, K] formed explicitly, the chunks in a Python
+    loop. xs: q, k, w [N,T,H,K], v [N,T,H,V]; p.u [H,K]."""
+    q, k, v, w = (to_chunks(xs[n], size) for n in ("q", "k", "v", "w"))           # [N,H,NC,C,·]
+    q = q * p.scale
+    G = w.cumsum(-2)
+    R = G if bug == "inclusive_state_read" else G - w                             # BUG (inclusive_state_read)
+    strict = causal_mask(size, q.device, strict=True)[..., None]
+    A = torch.einsum("...tc,...sc,...tsc->...ts", q, k, masked_exp((G - w)[..., :, None, :] - G[..., None, :, :],
+                                                                   strict))
+    bonus = (q * p.u[None, :, None, None, :] * k).sum(-1, keepdim=True)
+    S, outs = state["S"], []
+    for c in range(q.shape[2]):
+        outs.append((q[:, :, c] * torch.exp(R[:, :, c])) @ S + A[:, :, c] @ v[:, :, c] + bonus[:, :, c] * v[:, :, c])
+        last = G[:, :, c, -1:, :]
+        S = S * torch.exp(last).transpose(-1, -2) + (k[:, :, c] * torch.exp(last - G[:, :, c])).transpose(-1, -2) \
+            @ v[:, :, c]
+    o = torch.stack(outs, dim=2) if outs else v.new_zeros(v.shape)
+    return from_chunks(o), {"S": S}
+
+
+def _rwkv6_chunked(**core_kw):
+    return Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "w")},
+                   core=lambda xs, state, p, size: _rwkv6_chunk_core(xs, state, p, size, **core_kw))
+
+
+_RWKV6_COPY = _rwkv6_chunked()
+_RWKV6_INCLUSIVE_READ = _rwkv6_chunked(bug="inclusive_state_read")
+
+
+def _run_rwkv6(chunked, q, k, v, w, u, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
+    return call("chunk", "rwkv6", chunked, dict(q=q, k=k, v=v, w=w, u=u), scale=scale, initial_state=initial_state,
+                output_final_state=output_final_state, cu_seqlens=cu_seqlens, chunk_size=chunk_size)
+
+
+def chunk_rwkv6_copy(q, k, v, w, u, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
+                     chunk_size=64):
+    """The reference-style chunk kernel without a bug (the base of the rwkv6 bug below)."""
+    return _run_rwkv6(_RWKV6_COPY, q, k, v, w, u, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
+
+
+def chunk_rwkv6_inclusive_state_read(q, k, v, w, u, scale=None, initial_state=None, output_final_state=False,
+                                     cu_seqlens=None, chunk_size=64):
+    """The entering state is read through e^{G_t} (gla's inclusive decay, the state after this step's
+    decay) instead of e^{G_{t−1}}: every token's read of the chunk's entering state is decayed once too
+    often. Right within the first chunk without an initial state; wrong with nonzero gates once a state
+    enters a chunk (an initial state, or T > chunk_size)."""
+    return _run_rwkv6(_RWKV6_INCLUSIVE_READ, q, k, v, w, u, scale, initial_state, output_final_state, cu_seqlens,
+                      chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -217,7 +272,10 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.gdn2:chunk_gdn2"),
     FamilyBug("comba.read_after_decay", "comba", chunk_comba_read_after_decay, "forward",
               "nonzero gates and T ≥ 2 (or an initial state)", "lrnnspec.impls.comba:chunk_comba"),
+    FamilyBug("rwkv6.inclusive_state_read", "rwkv6", chunk_rwkv6_inclusive_state_read, "forward",
+              "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.rwkv6:chunk_rwkv6"),
 ]
 
 # family → the bug-free copies the bugs derive from
-CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy}
+CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy,
+                                    "rwkv6": chunk_rwkv6_copy}

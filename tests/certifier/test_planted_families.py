@@ -44,7 +44,7 @@ def _trigger(family, T=20, gate=1.0, seed=0):
     x = random_inputs(family, seed=seed, B=1, T=T, H=1, K=3, V=2, initial_state=True)
     init = x.pop("initial_state")
     for name in ("g", "w", "gk"):
-        if name in x and family != "gdn2" or name == "g":
+        if name in x and (family != "gdn2" or name == "g"):
             x[name] = x[name] * gate
     return x, init
 

@@ -88,3 +88,21 @@ def vjp(leaves, o, state, seed=0):
         return {k: torch.zeros_like(v) for k, v in leaves.items()}
     grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
     return {k: (torch.zeros_like(v) if g is None else g) for (k, v), g in zip(leaves.items(), grads)}
+
+
+def strong_gate_case(family, T, seed):
+    """A drawn-shape case whose log gates are, per element, exactly 0 or −30 (every chunk's total decay
+    leaves float32's range, so the chunk form takes the exact sub-chunk scores)."""
+    fam = get_family(family)
+    names = {d for i in fam.inputs for d in i.dims}
+    dims = {"B": 1, "T": T, "H": 1, "K": 5, "V": 3} | ({"HV": 2} if "HV" in names else {})
+    regimes = {i.name: ("random" if i.name in fam.unit_keys else "typical" if i.role == "log_gate" else "uniform"
+                        if i.role in ("write_strength", "write_gate") else "normal")
+               for i in fam.inputs if not i.optional}
+    base = Case(family, dims, regimes, {}, seed, initial_state="normal")
+    rng = np.random.default_rng(seed)
+    arrays = dict(base.arrays)
+    for i in fam.with_role("log_gate"):
+        shape = arrays[i.name].shape
+        arrays[i.name] = np.where(rng.random(shape) < 0.5, 0.0, -30.0)
+    return base.with_values(arrays, base.state)

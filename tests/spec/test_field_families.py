@@ -76,13 +76,31 @@ def native_comba(x, init, dtype):
     return out.astype(np.float64), S.astype(np.float64)
 
 
-NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba}
+def native_rwkv6(x, init, dtype):
+    """RWKV-6 in ``dtype``, the read before the update: q' = q·scale, b = Σ_k (q'·u)·k left to right,
+    o = Σ_k S·q' + b·v; then d = exp(w) per key channel, S = d ⊙ S + k⊗v."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    q, k, v, w, u = (c(x[n]) for n in ("q", "k", "v", "w", "u"))
+    scale = c(q.shape[-1] ** -0.5)
+    S, out = c(init), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        qs = q[:, t] * scale
+        qu = qs * u
+        b = qu[..., 0] * k[:, t, :, 0]
+        for i in range(1, q.shape[-1]):
+            b = b + qu[..., i] * k[:, t, :, i]
+        out[:, t] = _dot(S, qs, dtype) + b[..., None] * v[:, t]
+        S = c(np.exp(w[:, t].astype(np.float64)))[..., None] * S + k[:, t, :, :, None] * v[:, t, :, None, :]
+    return out.astype(np.float64), S.astype(np.float64)
+
+
+NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
 @pytest.mark.parametrize("family", NATIVE_LOOPS)
 def test_emulate_matches_a_native_low_precision_loop_bitwise(family, fmt):
-    x, init = draw(family, seed=41, T=9, H=1, HV=1 if family == "gdn2" else 2, K=4, V=3)
+    x, init = draw(family, seed=41, T=9, H=1, HV=1 if family in ("gdn2", "rwkv6") else 2, K=4, V=3)
     want_o, want_s = NATIVE_LOOPS[family](x, init, NATIVE[fmt])
     got = evaluate(family, x, initial_state=init, engine=f"emulate:{fmt}")
     assert_bitwise(got.output, want_o, f"{family} {fmt} output")

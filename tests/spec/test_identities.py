@@ -70,6 +70,22 @@ def test_comba_is_dplr_with_its_read_key_as_the_low_rank_vector():
     _within_bounds(exact("comba", x, init), exact(target, y, init, **opts))
 
 
+def test_rwkv6_is_gla_on_two_steps_per_token():
+    # equal in real arithmetic; the mapped key (1 − e^{w} u) k is rounded once to float64, so the two exact
+    # evaluations agree within their bounds plus a few float64 ulps of the terms' magnitude
+    x, init = draw("rwkv6", seed=34, T=9)
+    target, y, opts = mappings.rwkv6_to_gla(**x)
+    a, b = exact("rwkv6", x, init), exact(target, y, init, **opts)
+    mag = 1e-14 * max(1.0, float(np.max(np.abs(a.output))), float(np.max(np.abs(a.final_state))))
+    assert np.all(np.abs(a.output - b.output[:, 0::2]) <= a.output_bound + b.output_bound[:, 0::2] + mag)
+    assert np.all(np.abs(a.final_state - b.final_state) <= a.final_state_bound + b.final_state_bound + mag)
+    # and with no bonus and no decay the second key is k itself: bitwise the same operations' values
+    x["u"], x["w"] = np.zeros_like(x["u"]), np.zeros_like(x["w"])
+    target, y, opts = mappings.rwkv6_to_gla(**x)
+    b = exact(target, y, init, **opts)
+    assert np.array_equal(exact("rwkv6", x, init).final_state, b.final_state)
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
