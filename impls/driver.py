@@ -110,7 +110,7 @@ def bind(family: str, inputs: Mapping[str, Any], *, value_input: str, initial_st
 
     p = Options(**opts)
     if fam.defaults is not None:
-        for name, value in fam.defaults(dims).items():
+        for name, value in fam.defaults(dims, opts).items():
             tensors.setdefault(name, torch.as_tensor(value))
     group = dims["HV"] // dims["H"] if "H" in dims and "HV" in dims else 1
     x = {}

@@ -98,7 +98,7 @@ def prepare_dag(family: "str | Family", graph: Graph, inputs: Mapping[str, Any],
     if fam.check is not None:
         fam.check(flat, opts, graph, eps)
     if fam.defaults is not None:
-        for name, value in fam.defaults(dims).items():
+        for name, value in fam.defaults(dims, opts).items():
             flat.setdefault(name, value)
     scale = None
     if "scale" in opts:

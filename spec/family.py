@@ -163,8 +163,10 @@ class Family:
     rounding: str = ""  # where the definition rounds under emulation, in order
     # state component name → predicate on the options (a component kept only under some options)
     state_when: dict[str, Callable[[dict[str, Any]], bool]] = field(default_factory=dict)
-    # values of optional inputs left out, from the bound dimensions (retention's γ_h)
-    defaults: Callable[[dict[str, int]], dict[str, np.ndarray]] | None = None
+    # values of optional inputs left out, from the bound dimensions and the options (retention's γ_h,
+    # lightning attention's per-layer schedule): defaults(dims, options=None), options None meaning
+    # every option at its default
+    defaults: Callable[..., dict[str, np.ndarray]] | None = None
     # refinement of random valid inputs: (rng, arrays, dims) → replacements (see spec.sampling)
     sample: Callable | None = None
     kind: str = "sequence"  # "sequence" (loop over time) or "dag" (node by node over a graph)

@@ -94,6 +94,16 @@ def rwkv6_to_gla(q, k, v, w, u, scale=None):
                    "v": _interleave(v, v), "g": _interleave(np.zeros_like(w), w)}, {"scale": scale}
 
 
+def lightning_attn_to_simple_gla(q, k, v, g_gamma=None, layer_idx=None, num_layers=None, scale=None):
+    """Lightning attention as simple_gla: g[b, t, h] = g_h, the head's fixed log decay (``g_gamma``, else the
+    layer's schedule :func:`lrnnspec.spec.families.lightning_attn.log_decays`: the same float64 numbers)."""
+    from .families.lightning_attn import log_decays
+
+    q, k, v = _f(q), _f(k), _f(v)
+    g = log_decays(q.shape[2], layer_idx, num_layers) if g_gamma is None else _f(g_gamma)
+    return "simple_gla", {"q": q, "k": k, "v": v, "g": np.broadcast_to(g, q.shape[:3]).copy()}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

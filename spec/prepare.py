@@ -272,7 +272,7 @@ def prepare(family: "str | Family", inputs: Mapping[str, Any], *, initial_state=
     if fam.check is not None:
         fam.check(arrays, opts)
     if fam.defaults is not None:
-        for name, value in fam.defaults(dims).items():
+        for name, value in fam.defaults(dims, opts).items():
             arrays.setdefault(name, value)
 
     segments = _check_cu_seqlens(cu_seqlens, dims) if cu_seqlens is not None else None

@@ -53,7 +53,7 @@ def random_inputs(family: "str | Family", *, seed: int = 0, optional: bool = Tru
     dims["T*n_h"] = dims["T"] * dims["n_h"]
     opts = {o.name: o.default for o in fam.options} | (options or {})
     rng = np.random.default_rng(seed)
-    defaulted = set(fam.defaults(dims)) if fam.defaults is not None else set()
+    defaulted = set(fam.defaults(dims, opts)) if fam.defaults is not None else set()
     out = {}
     for inp in fam.inputs:
         if inp.optional and (not optional or inp.name in defaulted):

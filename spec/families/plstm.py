@@ -115,7 +115,7 @@ def check(inputs, options, graph, eps):
                                    f"turn transition to zero (e.g. T[..., 1, 0] = 0 on a grid)")
 
 
-def defaults(dims):
+def defaults(dims, options=None):
     return {"D": np.zeros((dims["B"], dims["P"], dims["H"]))}
 
 

@@ -13,7 +13,7 @@ from ._common import K_, Q, S_KV, V_, readout_q
 GAMMA = Domain(np.nextafter(0.0, 1.0), 1.0, "a decay in (0, 1]")
 
 
-def default_gamma(dims):
+def default_gamma(dims, options=None):
     return {"gamma": 1.0 - 2.0 ** (-5.0 - np.arange(dims["HV"], dtype=np.float64))}
 
 

@@ -1,5 +1,5 @@
 """Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
-rwkv6), for the certifier's meta-test ``test_planted_families.py``.
+rwkv6, lightning_attn), for the certifier's meta-test ``test_planted_families.py``.
 
 ``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
 realistic bug, with the certifier property that must reject it (``expected_property``; others may
@@ -27,6 +27,7 @@ from lrnnspec.impls import kda as _kda
 from lrnnspec.impls.chunks import causal_mask, from_chunks, masked_exp, to_chunks
 from lrnnspec.impls.delta import unit_lower_inverse
 from lrnnspec.impls.driver import Chunked, call
+from lrnnspec.impls.gated_linear import scalar_gate_core
 
 FILE = os.path.abspath(__file__)
 
@@ -260,6 +261,48 @@ def chunk_rwkv6_inclusive_state_read(q, k, v, w, u, scale=None, initial_state=No
 
 
 # =====================================================================================================
+# lightning_attn
+# =====================================================================================================
+def _lightning_prepare(heads_from_one):
+    def prepare(x, p):
+        v = x["v"]
+        H = v.shape[2]
+        l, L = p.layer_idx or 0, p.num_layers or 1
+        h = torch.arange(1, H + 1) if heads_from_one else torch.arange(H)            # BUG (heads_from_one)
+        g = (-(8.0 / H) * (1.0 - l / L) * h).to(v.dtype)
+        return {"q": x["q"], "k": x["k"], "v": v, "g": g.expand(*v.shape[:3])}
+    return prepare
+
+
+_LIGHTNING_COPY = Chunked(prepare=_lightning_prepare(False), core=scalar_gate_core)
+_LIGHTNING_HEADS_FROM_ONE = Chunked(prepare=_lightning_prepare(True), core=scalar_gate_core)
+
+
+def _run_lightning(chunked, q, k, v, layer_idx, num_layers, scale, initial_state, output_final_state, cu_seqlens,
+                   chunk_size):
+    return call("chunk", "lightning_attn", chunked, dict(q=q, k=k, v=v), scale=scale, initial_state=initial_state,
+                output_final_state=output_final_state, cu_seqlens=cu_seqlens, chunk_size=chunk_size,
+                layer_idx=layer_idx, num_layers=num_layers)
+
+
+def chunk_lightning_attn_copy(q, k, v, layer_idx=None, num_layers=None, scale=None, initial_state=None,
+                              output_final_state=False, cu_seqlens=None, chunk_size=64):
+    """The schedule computed in the compute dtype the way FLA writes it, −(8/H)(1 − l/L)·arange(H) (the
+    base of the lightning bug below)."""
+    return _run_lightning(_LIGHTNING_COPY, q, k, v, layer_idx, num_layers, scale, initial_state,
+                          output_final_state, cu_seqlens, chunk_size)
+
+
+def chunk_lightning_attn_heads_from_one(q, k, v, layer_idx=None, num_layers=None, scale=None, initial_state=None,
+                                        output_final_state=False, cu_seqlens=None, chunk_size=64):
+    """Heads numbered from 1 (h = 1..H, a paper's indexing) in the decay schedule: every head decays one
+    slope 8(1 − l/L)/H too fast, head 0 included. Wrong whenever a state is carried (T ≥ 2 or an
+    initial state) below the last layer."""
+    return _run_lightning(_LIGHTNING_HEADS_FROM_ONE, q, k, v, layer_idx, num_layers, scale, initial_state,
+                          output_final_state, cu_seqlens, chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -274,8 +317,10 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "nonzero gates and T ≥ 2 (or an initial state)", "lrnnspec.impls.comba:chunk_comba"),
     FamilyBug("rwkv6.inclusive_state_read", "rwkv6", chunk_rwkv6_inclusive_state_read, "forward",
               "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.rwkv6:chunk_rwkv6"),
+    FamilyBug("lightning_attn.heads_from_one", "lightning_attn", chunk_lightning_attn_heads_from_one, "forward",
+              "T ≥ 2 or an initial state", "lrnnspec.impls.lightning_attn:chunk_lightning_attn"),
 ]
 
 # family → the bug-free copies the bugs derive from
 CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy,
-                                    "rwkv6": chunk_rwkv6_copy}
+                                    "rwkv6": chunk_rwkv6_copy, "lightning_attn": chunk_lightning_attn_copy}

@@ -91,8 +91,9 @@ def vjp(leaves, o, state, seed=0):
 
 
 def strong_gate_case(family, T, seed):
-    """A drawn-shape case whose log gates are, per element, exactly 0 or −30 (every chunk's total decay
-    leaves float32's range, so the chunk form takes the exact sub-chunk scores)."""
+    """A drawn-shape case whose log gates (optional ones included: lightning attention's per-head g_gamma)
+    are, per element, exactly 0 or −30 (every chunk's total decay leaves float32's range, so the chunk form
+    takes the exact sub-chunk scores)."""
     fam = get_family(family)
     names = {d for i in fam.inputs for d in i.dims}
     dims = {"B": 1, "T": T, "H": 1, "K": 5, "V": 3} | ({"HV": 2} if "HV" in names else {})
@@ -103,6 +104,6 @@ def strong_gate_case(family, T, seed):
     rng = np.random.default_rng(seed)
     arrays = dict(base.arrays)
     for i in fam.with_role("log_gate"):
-        shape = arrays[i.name].shape
+        shape = tuple(base.dims[d] for d in i.dims)
         arrays[i.name] = np.where(rng.random(shape) < 0.5, 0.0, -30.0)
     return base.with_values(arrays, base.state)

@@ -1,12 +1,12 @@
 """The families added for the rest of the field — kda, gdn2, comba (the erase-key delta core of
-:mod:`lrnnspec.impls.kda`), rwkv6 — their recurrent and chunk forms against the spec.
+:mod:`lrnnspec.impls.kda`), rwkv6, lightning_attn — their recurrent and chunk forms against the spec.
 
 Properties: every form equals the spec's fp64 evaluation in float64 on Hypothesis-drawn cases across
 chunk boundaries (16, 64), varlen with empty segments, GVA where the family has it, initial states,
 β up to 2, and on a long tier (T up to 512, chunk 64); log gates of exactly 0 beside −30 on other
 channels (every chunk's total decay leaves float32's range: the exact sub-chunk scores, not the
 factored ones) agree with the spec for every chunk size and give finite gradients equal to float64
-autograd of the recurrent form.
+autograd of the recurrent form; lightning attention's forms follow the layer index.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from lrnnspec.strategies import cases
 
 from ._families import assert_matches_spec, form, rel_err, run, strong_gate_case, vjp
 
-FAMILIES = ("kda", "gdn2", "comba", "rwkv6")
+FAMILIES = ("kda", "gdn2", "comba", "rwkv6", "lightning_attn")
 FP64_TOL = 1e-11
 
 
@@ -57,3 +57,12 @@ def test_strong_gate_gradients_are_finite_and_equal_recurrent_autograd(family):
     for name, g in want.items():
         assert torch.isfinite(got[name]).all(), f"d/d{name} not finite"
         assert rel_err(got[name], g.numpy()) <= 1e-9, f"d/d{name}"
+
+
+@pytest.mark.parametrize("layer_idx", [0, 5, 12])
+def test_lightning_forms_follow_the_layer_index(layer_idx):
+    case = strong_gate_case("lightning_attn", 37, seed=8)
+    case = case.with_values({n: a for n, a in case.arrays.items() if n != "g_gamma"}, case.state)
+    case.options.update(layer_idx=layer_idx, num_layers=12)
+    for name in ("recurrent", "chunk"):
+        assert_matches_spec(form("lightning_attn", name), case, FP64_TOL, 16)

@@ -94,13 +94,30 @@ def native_rwkv6(x, init, dtype):
     return out.astype(np.float64), S.astype(np.float64)
 
 
-NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6}
+def native_lightning_attn(x, init, dtype):
+    """Lightning attention in ``dtype`` (layer 0): g_h = −8h/H rounded to ``dtype`` (an input, as g_gamma),
+    d_h = exp(g_h) (float64, then rounded), S = d·S + k⊗v, o = Σ_k S·(q·scale)."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    q, k, v = (c(x[n]) for n in ("q", "k", "v"))
+    H = q.shape[2]
+    d = c(np.exp(c(-8.0 * np.arange(H) / H).astype(np.float64)))
+    scale = c(q.shape[-1] ** -0.5)
+    S, out = c(init), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        S = d[:, None, None] * S + k[:, t, :, :, None] * v[:, t, :, None, :]
+        out[:, t] = _dot(S, q[:, t] * scale, dtype)
+    return out.astype(np.float64), S.astype(np.float64)
+
+
+NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
+                "lightning_attn": native_lightning_attn}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
 @pytest.mark.parametrize("family", NATIVE_LOOPS)
 def test_emulate_matches_a_native_low_precision_loop_bitwise(family, fmt):
-    x, init = draw(family, seed=41, T=9, H=1, HV=1 if family in ("gdn2", "rwkv6") else 2, K=4, V=3)
+    x, init = draw(family, seed=41, T=9, H=3 if family == "lightning_attn" else 1,
+                   HV=1 if family in ("gdn2", "rwkv6") else 2, K=4, V=3)
     want_o, want_s = NATIVE_LOOPS[family](x, init, NATIVE[fmt])
     got = evaluate(family, x, initial_state=init, engine=f"emulate:{fmt}")
     assert_bitwise(got.output, want_o, f"{family} {fmt} output")

@@ -86,6 +86,14 @@ def test_rwkv6_is_gla_on_two_steps_per_token():
     assert np.array_equal(exact("rwkv6", x, init).final_state, b.final_state)
 
 
+@pytest.mark.parametrize("layer", [(0, 1), (5, 12), (12, 12)])
+def test_lightning_attn_is_simple_gla_with_the_layers_head_decays(layer):
+    x, init = draw("lightning_attn", seed=35, H=3)
+    opts = dict(layer_idx=layer[0], num_layers=layer[1])
+    target, y, o = mappings.lightning_attn_to_simple_gla(**x, **opts)
+    assert_same_evaluation(exact("lightning_attn", x, init, **opts), exact(target, y, init, **o), "lightning_attn")
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
