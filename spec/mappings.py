@@ -104,6 +104,14 @@ def lightning_attn_to_simple_gla(q, k, v, g_gamma=None, layer_idx=None, num_laye
     return "simple_gla", {"q": q, "k": k, "v": v, "g": np.broadcast_to(g, q.shape[:3]).copy()}, {"scale": scale}
 
 
+def hgrn_to_gla(x, g):
+    """HGRN as gla: each of the D channels a head with one key and one value channel, q = k = 1, v = x,
+    g as is, scale 1 (the state [N,D,1,1] is hgrn's h [N,D])."""
+    x, g = _f(x), _f(g)
+    ones = np.ones(x.shape + (1,))
+    return "gla", {"q": ones, "k": ones, "v": x[..., None], "g": g[..., None]}, {"scale": 1.0}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -1,5 +1,5 @@
 """Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
-rwkv6, lightning_attn), for the certifier's meta-test ``test_planted_families.py``.
+rwkv6, lightning_attn, hgrn), for the certifier's meta-test ``test_planted_families.py``.
 
 ``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
 realistic bug, with the certifier property that must reject it (``expected_property``; others may
@@ -303,6 +303,54 @@ def chunk_lightning_attn_heads_from_one(q, k, v, layer_idx=None, num_layers=None
 
 
 # =====================================================================================================
+# hgrn
+# =====================================================================================================
+def _hgrn_chunk_core(xs, state, p, size, bug=None):
+    """h_t = e^{g_t} ⊙ h_{t−1} + x_t chunk by chunk: the pairwise decays e^{G_t − G_s} [C, C, D] formed
+    explicitly, the entering state carried in a Python loop. xs: x, g [N,T,D]."""
+    n, length, dim = xs["x"].shape
+    x, g = (xs[name].reshape(n, length // size, size, dim) for name in ("x", "g"))
+    G = g.cumsum(-2)
+    R = G - g if bug == "exclusive_state_read" else G                             # BUG (exclusive_state_read)
+    W = masked_exp(G[..., :, None, :] - G[..., None, :, :], causal_mask(size, x.device)[..., None])
+    intra = (W * x[..., None, :, :]).sum(-2)
+    h, outs = state["h"], []
+    for c in range(x.shape[1]):
+        outs.append(intra[:, c] + torch.exp(R[:, c]) * h[:, None])
+        h = torch.exp(G[:, c, -1]) * h + intra[:, c, -1]
+    o = torch.stack(outs, dim=1) if outs else x.new_zeros(x.shape)
+    return o.reshape(n, length, dim), {"h": h}
+
+
+def _hgrn_chunked(**core_kw):
+    return Chunked(prepare=lambda x, p: {"x": x["x"], "g": x["g"]},
+                   core=lambda xs, state, p, size: _hgrn_chunk_core(xs, state, p, size, **core_kw))
+
+
+_HGRN_COPY = _hgrn_chunked()
+_HGRN_EXCLUSIVE_READ = _hgrn_chunked(bug="exclusive_state_read")
+
+
+def _run_hgrn(chunked, x, g, initial_state, output_final_state, cu_seqlens, chunk_size):
+    return call("chunk", "hgrn", chunked, dict(x=x, g=g), initial_state=initial_state,
+                output_final_state=output_final_state, cu_seqlens=cu_seqlens, chunk_size=chunk_size, value_input="x")
+
+
+def chunk_hgrn_copy(x, g, initial_state=None, output_final_state=False, cu_seqlens=None, chunk_size=64):
+    """The reference-style chunk kernel without a bug (the base of the hgrn bug below)."""
+    return _run_hgrn(_HGRN_COPY, x, g, initial_state, output_final_state, cu_seqlens, chunk_size)
+
+
+def chunk_hgrn_exclusive_state_read(x, g, initial_state=None, output_final_state=False, cu_seqlens=None,
+                                    chunk_size=64):
+    """The entering state reaches o_t through e^{G_{t−1}} (an exclusive prefix, as for rwkv6's read)
+    instead of e^{G_t}: the output misses one step's decay of the carried state, while the carried state
+    itself stays right. Wrong with nonzero gates once a state enters a chunk (an initial state, or
+    T > chunk_size); the final state is right."""
+    return _run_hgrn(_HGRN_EXCLUSIVE_READ, x, g, initial_state, output_final_state, cu_seqlens, chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -319,8 +367,11 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.rwkv6:chunk_rwkv6"),
     FamilyBug("lightning_attn.heads_from_one", "lightning_attn", chunk_lightning_attn_heads_from_one, "forward",
               "T ≥ 2 or an initial state", "lrnnspec.impls.lightning_attn:chunk_lightning_attn"),
+    FamilyBug("hgrn.exclusive_state_read", "hgrn", chunk_hgrn_exclusive_state_read, "forward",
+              "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.hgrn:chunk_hgrn"),
 ]
 
 # family → the bug-free copies the bugs derive from
 CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy,
-                                    "rwkv6": chunk_rwkv6_copy, "lightning_attn": chunk_lightning_attn_copy}
+                                    "rwkv6": chunk_rwkv6_copy, "lightning_attn": chunk_lightning_attn_copy,
+                                    "hgrn": chunk_hgrn_copy}

@@ -19,7 +19,7 @@ from lrnnspec import PROFILE_EXAMPLES
 from lrnnspec.harness.kernel import Kernel
 from lrnnspec.harness.runner import run_property
 from lrnnspec.harness.targets import load_module_file
-from lrnnspec.spec import evaluate, random_inputs
+from lrnnspec.spec import evaluate, get_family, random_inputs
 
 SEEDS = tuple(int(x) for x in os.environ.get("LRNNSPEC_META_SEEDS", "0").split(",") if x.strip())
 MODULE = load_module_file(os.path.join(os.path.dirname(__file__), "planted_families.py"), "_lrnnspec_planted_families")
@@ -43,9 +43,9 @@ def test_planted_bug_is_rejected_by_its_property(bug):
 def _trigger(family, T=20, gate=1.0, seed=0):
     x = random_inputs(family, seed=seed, B=1, T=T, H=1, K=3, V=2, initial_state=True)
     init = x.pop("initial_state")
-    for name in ("g", "w", "gk"):
-        if name in x and (family != "gdn2" or name == "g"):
-            x[name] = x[name] * gate
+    for i in get_family(family).with_role("log_gate"):
+        if i.name in x:
+            x[i.name] = x[i.name] * gate
     return x, init
 
 

@@ -72,7 +72,8 @@ def assert_matches_spec(impl, case: Case, tol: float, chunk: int | None = None, 
     _, o, state = run(impl, case, dtype, chunk)
     err = rel_err(o, ref.output)
     assert err <= tol, f"{impl.id} output: relative error {err:.3e} > {tol:.0e} ({case.describe()})"
-    want = ref.final_state if isinstance(ref.final_state, dict) else {"S": ref.final_state}
+    want = ref.final_state if isinstance(ref.final_state, dict) else \
+        {get_family(impl.family).state[0].name: ref.final_state}
     for name, s in want.items():
         err = rel_err(state[name], s)
         assert err <= tol, f"{impl.id} state {name}: relative error {err:.3e} > {tol:.0e} ({case.describe()})"
@@ -96,7 +97,7 @@ def strong_gate_case(family, T, seed):
     takes the exact sub-chunk scores)."""
     fam = get_family(family)
     names = {d for i in fam.inputs for d in i.dims}
-    dims = {"B": 1, "T": T, "H": 1, "K": 5, "V": 3} | ({"HV": 2} if "HV" in names else {})
+    dims = {"B": 1, "T": T} | {d: n for d, n in {"H": 1, "HV": 2, "K": 5, "V": 3, "D": 4}.items() if d in names}
     regimes = {i.name: ("random" if i.name in fam.unit_keys else "typical" if i.role == "log_gate" else "uniform"
                         if i.role in ("write_strength", "write_gate") else "normal")
                for i in fam.inputs if not i.optional}

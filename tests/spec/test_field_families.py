@@ -109,8 +109,19 @@ def native_lightning_attn(x, init, dtype):
     return out.astype(np.float64), S.astype(np.float64)
 
 
+def native_hgrn(x, init, dtype):
+    """HGRN in ``dtype``: d = exp(g) (float64, then rounded), h = d·h + x, o = h."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    xs, g = c(x["x"]), c(x["g"])
+    h, out = c(init), np.zeros(xs.shape, dtype)
+    for t in range(xs.shape[1]):
+        h = c(np.exp(g[:, t].astype(np.float64))) * h + xs[:, t]
+        out[:, t] = h
+    return out.astype(np.float64), h.astype(np.float64)
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
-                "lightning_attn": native_lightning_attn}
+                "lightning_attn": native_lightning_attn, "hgrn": native_hgrn}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)

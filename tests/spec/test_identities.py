@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from lrnnspec.spec import evaluate, mappings
 
-from ._helpers import assert_same_evaluation, draw
+from ._helpers import assert_bitwise, assert_same_evaluation, draw
 
 
 def exact(family, x, init=None, **opts):
@@ -92,6 +92,14 @@ def test_lightning_attn_is_simple_gla_with_the_layers_head_decays(layer):
     opts = dict(layer_idx=layer[0], num_layers=layer[1])
     target, y, o = mappings.lightning_attn_to_simple_gla(**x, **opts)
     assert_same_evaluation(exact("lightning_attn", x, init, **opts), exact(target, y, init, **o), "lightning_attn")
+
+
+def test_hgrn_is_gla_with_one_channel_per_head():
+    x, init = draw("hgrn", seed=36, D=4)
+    target, y, opts = mappings.hgrn_to_gla(**x)
+    a, b = exact("hgrn", x, init), exact(target, y, init[:, :, None, None], **opts)
+    assert_bitwise(a.output, b.output[..., 0], "hgrn output")
+    assert_bitwise(a.final_state, b.final_state[..., 0, 0], "hgrn state")
 
 
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
