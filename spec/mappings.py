@@ -112,6 +112,18 @@ def hgrn_to_gla(x, g):
     return "gla", {"q": ones, "k": ones, "v": x[..., None], "g": g[..., None]}, {"scale": 1.0}
 
 
+def gated_oja_rule_to_kda(q, k, v, gv, beta, scale=None):
+    """The gated Oja rule's transposed state as kda's: key v, value k, key-channel gate gv, the same β
+    (kda's final state is the Oja state transposed, Sᵀ [N,HV,V,K]; pass the initial state transposed too).
+    Oja's read-out S_tᵀq_t contracts the state's other axis, so kda's output is not Oja's; q is kept only to
+    fill kda's query (any [B,T,H,V] works). One head count: k with as many heads as v."""
+    k, v = _f(k), _f(v)
+    if k.shape[2] != v.shape[2]:
+        raise ValueError(f"gated_oja_rule_to_kda: k has {k.shape[2]} heads and v {v.shape[2]}; kda's key heads "
+                         "would be v's: use one head count")
+    return "kda", {"q": np.zeros(v.shape), "k": v, "v": k, "g": _f(gv), "beta": _f(beta)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

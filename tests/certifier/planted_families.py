@@ -1,5 +1,5 @@
 """Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
-rwkv6, lightning_attn, hgrn), for the certifier's meta-test ``test_planted_families.py``.
+rwkv6, lightning_attn, hgrn, gated_oja_rule), for the certifier's meta-test ``test_planted_families.py``.
 
 ``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
 realistic bug, with the certifier property that must reject it (``expected_property``; others may
@@ -351,6 +351,72 @@ def chunk_hgrn_exclusive_state_read(x, g, initial_state=None, output_final_state
 
 
 # =====================================================================================================
+# gated_oja_rule
+# =====================================================================================================
+def _oja_chunk_core(xs, state, p, size, bug=None):
+    """The Oja rule on the transposed state X = Sᵀ, chunk by chunk, as a reference kernel: the erase-key
+    core above (erase key β v, write key v, written value β k, gate gv) for the state, and the read-out
+    o_t = scale·X_t q_t from every step's state rebuilt within the chunk, X_t = e^{G_t} ⊙ X₀ +
+    Σ_{s≤t} (e^{G_t − G_s} ⊙ v_s) u_sᵀ (pairwise decays formed explicitly)."""
+    q, k, v, gv, beta = (xs[n] for n in ("q", "k", "v", "gv", "beta"))
+    qc, kc, vc, g = (to_chunks(t, size) for t in (q, k, v, gv))                     # [N,H,NC,C,·]
+    bc = to_chunks(beta[..., None], size)
+    G = g.cumsum(-2)
+    strict = causal_mask(size, q.device, strict=True)[..., None]
+    incl = causal_mask(size, q.device)[..., None]
+    A = torch.einsum("...tc,...sc,...tsc->...ts", bc * vc, vc, masked_exp(G[..., :, None, :] - G[..., None, :, :],
+                                                                            strict))
+    inv = unit_lower_inverse(A)
+    U0, W = inv @ (bc * kc), inv @ (bc * vc * torch.exp(G))
+    X, outs = state["S"].transpose(-1, -2), []                                       # [N,H,V,K]
+    decays = masked_exp(G[..., :, None, :] - G[..., None, :, :], incl)              # [N,H,NC,C,C,V]
+    for c in range(qc.shape[2]):
+        U = U0[:, :, c] - W[:, :, c] @ X                                             # [N,H,C,K]
+        scores = qc[:, :, c] @ U.transpose(-1, -2) * p.scale                        # u_s·q_t
+        if bug == "read_before_write":                                               # BUG: s < t only
+            scores = scores.tril(-1)
+        else:
+            scores = scores.tril()
+        intra = torch.einsum("...ts,...tsc,...sc->...tc", scores, decays[:, :, c], vc[:, :, c])
+        outs.append(torch.exp(G[:, :, c]) * (qc[:, :, c] @ X.transpose(-1, -2)) * p.scale + intra)
+        last = G[:, :, c, -1:, :]
+        X = X * torch.exp(last).transpose(-1, -2) + (vc[:, :, c] * torch.exp(last - G[:, :, c])).transpose(-1, -2) @ U
+    o = torch.stack(outs, dim=2) if outs else v.new_zeros((*v.shape[:1], v.shape[2], 0, size, v.shape[-1]))
+    return from_chunks(o), {"S": X.transpose(-1, -2)}
+
+
+def _oja_chunked(**core_kw):
+    return Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v", "gv", "beta")},
+                   core=lambda xs, state, p, size: _oja_chunk_core(xs, state, p, size, **core_kw))
+
+
+_OJA_COPY = _oja_chunked()
+_OJA_READ_BEFORE_WRITE = _oja_chunked(bug="read_before_write")
+
+
+def _run_oja(chunked, q, k, v, gv, beta, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
+    return call("chunk", "gated_oja_rule", chunked, dict(q=q, k=k, v=v, gv=gv, beta=beta), scale=scale,
+                initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                chunk_size=chunk_size)
+
+
+def chunk_gated_oja_rule_copy(q, k, v, gv, beta, scale=None, initial_state=None, output_final_state=False,
+                              use_q_l2norm=False, use_k_l2norm=False, cu_seqlens=None, chunk_size=64):
+    """The reference-style chunk kernel without a bug (the base of the Oja bug below)."""
+    return _run_oja(_OJA_COPY, q, k, v, gv, beta, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
+
+
+def chunk_gated_oja_rule_read_before_write(q, k, v, gv, beta, scale=None, initial_state=None,
+                                           output_final_state=False, use_q_l2norm=False, use_k_l2norm=False,
+                                           cu_seqlens=None, chunk_size=64):
+    """The intra-chunk read-out masks the diagonal (s < t, a strictly causal mask copied from the UT
+    system's): o_t misses this step's own write (u_t·q_t) v_t. Wrong on every input with β ≠ 0; the final
+    state is right."""
+    return _run_oja(_OJA_READ_BEFORE_WRITE, q, k, v, gv, beta, scale, initial_state, output_final_state,
+                    cu_seqlens, chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -369,9 +435,11 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "T ≥ 2 or an initial state", "lrnnspec.impls.lightning_attn:chunk_lightning_attn"),
     FamilyBug("hgrn.exclusive_state_read", "hgrn", chunk_hgrn_exclusive_state_read, "forward",
               "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.hgrn:chunk_hgrn"),
+    FamilyBug("gated_oja_rule.read_before_write", "gated_oja_rule", chunk_gated_oja_rule_read_before_write,
+              "forward", "any β ≠ 0", "lrnnspec.impls.gated_oja_rule:chunk_gated_oja_rule"),
 ]
 
 # family → the bug-free copies the bugs derive from
 CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy,
                                     "rwkv6": chunk_rwkv6_copy, "lightning_attn": chunk_lightning_attn_copy,
-                                    "hgrn": chunk_hgrn_copy}
+                                    "hgrn": chunk_hgrn_copy, "gated_oja_rule": chunk_gated_oja_rule_copy}

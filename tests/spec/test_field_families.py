@@ -120,8 +120,29 @@ def native_hgrn(x, init, dtype):
     return out.astype(np.float64), h.astype(np.float64)
 
 
+def native_gated_oja_rule(x, init, dtype):
+    """The gated Oja rule in ``dtype``: d = exp(gv) per value column, S' = S·d, r = Σ_v S'·v (left to right),
+    k' = β(k − r), S = S' + k'⊗v, o = Σ_k S·(q·scale). q, k repeated to the value heads."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    group = x["v"].shape[2] // x["q"].shape[2]
+    q, k = (c(np.repeat(x[n], group, axis=2)) for n in ("q", "k"))
+    v, gv, beta = (c(x[n]) for n in ("v", "gv", "beta"))
+    scale = c(q.shape[-1] ** -0.5)
+    S, out = c(init), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        S = S * c(np.exp(gv[:, t].astype(np.float64)))[:, :, None, :]
+        r = S[..., 0] * v[:, t, :, None, 0]
+        for j in range(1, v.shape[-1]):
+            r = r + S[..., j] * v[:, t, :, None, j]
+        kp = beta[:, t, :, None] * (k[:, t] - r)
+        S = S + kp[..., :, None] * v[:, t, :, None, :]
+        out[:, t] = _dot(S, q[:, t] * scale, dtype)
+    return out.astype(np.float64), S.astype(np.float64)
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
-                "lightning_attn": native_lightning_attn, "hgrn": native_hgrn}
+                "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
+                "gated_oja_rule": native_gated_oja_rule}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
@@ -158,7 +179,7 @@ def test_kda_conditioning_with_a_head_wise_gate_is_the_gated_delta_rules():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
-@pytest.mark.parametrize("family", ["kda", "gdn2", "comba"])
+@pytest.mark.parametrize("family", ["kda", "gdn2", "comba", "gated_oja_rule"])
 def test_conditioning_is_at_least_one_and_non_decreasing_in_each_sequence(family):
     x, _ = draw(family, seed=43, B=2, T=20, initial_state=False)
     kappa = conditioning(get_family(family), x, {"T": 20}, None)

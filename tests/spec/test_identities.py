@@ -102,6 +102,15 @@ def test_hgrn_is_gla_with_one_channel_per_head():
     assert_bitwise(a.final_state, b.final_state[..., 0, 0], "hgrn state")
 
 
+def test_gated_oja_rule_transposed_is_kda():
+    # the same operations on the transposed state: r = Σ_v S'·v is kda's Σ_k X'·k
+    x, init = draw("gated_oja_rule", seed=37, H=2, HV=2, K=3, V=4)
+    target, y, opts = mappings.gated_oja_rule_to_kda(**x)
+    a, b = exact("gated_oja_rule", x, init), exact(target, y, np.swapaxes(init, -1, -2), **opts)
+    assert np.all(np.abs(a.final_state - np.swapaxes(b.final_state, -1, -2))
+                  <= a.final_state_bound + np.swapaxes(b.final_state_bound, -1, -2))
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
