@@ -124,6 +124,16 @@ def gated_oja_rule_to_kda(q, k, v, gv, beta, scale=None):
     return "kda", {"q": np.zeros(v.shape), "k": v, "v": k, "g": _f(gv), "beta": _f(beta)}, {"scale": scale}
 
 
+def momentum_delta_rule_to_comba(q, k, v, log_alpha, p, beta, scale=None, use_p_times_alpha=False):
+    """The momentum delta rule without momentum (μ = 0, η = 1) as comba: S_t = α_t S_{t−1} − β_t k_t
+    (S_{t−1}ᵀp̂_t − v_t)ᵀ = (α_t I − β_t k_t p̂_tᵀ) S_{t−1} + β_t k_t v_tᵀ — comba with read key p̂ (p, or α·p)
+    and head-wise gate g = log_alpha (its final state is the momentum rule's S)."""
+    log_alpha, p = _f(log_alpha), _f(p)
+    read = np.exp(log_alpha)[..., None] * p if use_p_times_alpha else p
+    return "comba", {"q": _f(q), "k": _f(k), "v": _f(v), "p": read, "g": log_alpha, "beta": _f(beta)}, \
+        {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

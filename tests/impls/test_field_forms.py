@@ -66,3 +66,18 @@ def test_lightning_forms_follow_the_layer_index(layer_idx):
     case.options.update(layer_idx=layer_idx, num_layers=12)
     for name in ("recurrent", "chunk"):
         assert_matches_spec(form("lightning_attn", name), case, FP64_TOL, 16)
+
+
+def test_momentum_form_takes_flas_defaults_and_stacked_state():
+    # p = None reads with k, β = η = None are ones, FLA's stacked [2, N, H, K, V] initial state is (S, M)
+    case = strong_gate_case("momentum_delta_rule", 9, seed=9)
+    x = case.torch(torch.float64)
+    S0, M0 = (torch.randn(1, 1, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in (1, 2))
+    fn = form("momentum_delta_rule", "recurrent").fn
+    ones = torch.ones_like(x["beta"])
+    o, (S, M) = fn(**{**x, "p": None, "beta": None, "eta": None}, initial_state=torch.stack([S0, M0]),
+                   output_final_state=True)
+    want, (S_w, M_w) = fn(**{**x, "p": x["k"], "beta": ones, "eta": ones}, initial_state=(S0, M0),
+                          output_final_state=True)
+    assert torch.equal(o, want) and torch.equal(S, S_w) and torch.equal(M, M_w)
+

@@ -111,6 +111,22 @@ def test_gated_oja_rule_transposed_is_kda():
                   <= a.final_state_bound + np.swapaxes(b.final_state_bound, -1, -2))
 
 
+@pytest.mark.parametrize("p_times_alpha", [False, True])
+def test_momentum_delta_rule_without_momentum_is_comba(p_times_alpha):
+    # μ = e^{−10⁶} (an exact engine's number ≈ 10^{−434294}: far below every bound; float64's e^{−10⁶} is 0);
+    # with p_times_alpha the mapped read key α·p is rounded once to float64 (a few ulps of slack)
+    x, init = draw("momentum_delta_rule", seed=38, H=2, K=3, V=2)
+    x["log_mu"], x["eta"] = np.full_like(x["log_mu"], -1e6), np.ones_like(x["eta"])
+    target, y, opts = mappings.momentum_delta_rule_to_comba(
+        **{n: x[n] for n in ("q", "k", "v", "log_alpha", "p", "beta")}, use_p_times_alpha=p_times_alpha)
+    a = exact("momentum_delta_rule", x, {"S": init["S"], "M": np.zeros_like(init["M"])},
+              use_p_times_alpha=p_times_alpha)
+    b = exact(target, y, init["S"], require_unit_keys=False, **opts)
+    slack = 1e-14 * max(1.0, float(np.max(np.abs(a.output)))) if p_times_alpha else 0.0
+    assert np.all(np.abs(a.output - b.output) <= a.output_bound + b.output_bound + slack)
+    assert np.all(np.abs(a.final_state["S"] - b.final_state) <= a.final_state_bound["S"] + b.final_state_bound + slack)
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
