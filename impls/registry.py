@@ -12,10 +12,10 @@ new module needs no list to be kept anywhere.
 
 Our two backends: ``torch`` (:mod:`lrnnspec.impls`, every family) and ``triton``
 (:mod:`lrnnspec.kernels`, the delta and gated families; on a machine without a GPU they run in
-Triton's interpreter, slowly — :func:`implementations` lists them only when asked). One peer
-backend, ``fla``: flash-linear-attention's Triton chunk kernels (:data:`PEERS`), named by target and
-never imported here (the kernel runs in its own process), certified beside ours on a GPU
-(``lrnnspec conformance --device cuda --backend fla``); never part of the default set.
+Triton's interpreter, slowly — :func:`implementations` lists them only when asked). The peer
+backends (:data:`lrnnspec.peers.backends.PEER_BACKENDS`: fla-ref, fla, transformers, mlstm_kernels,
+mamba_ssm) are the field's functions, named by target and never imported here (each runs in its
+own process); never part of the default set.
 """
 
 from __future__ import annotations
@@ -26,23 +26,14 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
+from lrnnspec.peers.backends import PEER_BACKENDS
+
 PACKAGES = {"torch": "lrnnspec.impls", "triton": "lrnnspec.kernels"}
-# peer kernels: backend → [(family, "module:function")], all FLA-convention, chunk form
-PEERS = {
-    "fla": [
-        ("delta_rule", "fla.ops.delta_rule:chunk_delta_rule"),
-        ("gated_delta_rule", "fla.ops.gated_delta_rule:chunk_gated_delta_rule"),
-        ("gla", "fla.ops.gla:chunk_gla"),
-        ("simple_gla", "fla.ops.simple_gla:chunk_simple_gla"),
-    ],
-}
-# what the peers declare: Triton's default fp32 dot on NVIDIA GPUs rounds operands to TF32
-PEER_CONTRACTS = {"fla": {"fp32": "tf32"}}
-BACKENDS = tuple(PACKAGES) + tuple(PEERS)
+BACKENDS = tuple(PACKAGES) + tuple(PEER_BACKENDS)
 DEFAULT_BACKENDS = tuple(PACKAGES)
-GPU_ONLY_BACKENDS = tuple(PEERS)
-# the package a backend needs beyond lrnnspec's own dependencies, and the extra that installs it
-BACKEND_REQUIRES = {"triton": ("triton", "lrnnspec[kernels]"), "fla": ("fla", "lrnnspec[test]")}
+# the package a backend needs beyond lrnnspec's own dependencies, and how to install it
+BACKEND_REQUIRES = {"triton": ("triton", "pip install 'lrnnspec[kernels]'"),
+                    **{name: (b.package, b.install) for name, b in PEER_BACKENDS.items()}}
 
 
 @dataclass(frozen=True)
@@ -50,9 +41,11 @@ class Implementation:
     family: str
     form: str
     target: str                      # ``module:function``, as ``lrnnspec certify`` takes it
-    convention: str
+    convention: str | None          # None: the family's default (a peer's, read from its signature)
     backend: str = "torch"
     contracts: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)      # variables set in the kernel's process
+    budget: dict = field(default_factory=dict)   # limits where it runs slowly: max_len, examples, dtypes
     fn: Callable | None = field(default=None, compare=False, repr=False)   # ours only: peers are not imported
 
     @property
@@ -75,7 +68,7 @@ def register_forms(family: str, forms: dict[str, Callable], *, convention: str =
         if backend is None:
             raise ValueError(f"{module}.{fn.__name__}: register_forms serves the packages {', '.join(PACKAGES.values())}")
         impl = Implementation(family, form, f"{module}:{fn.__name__}", (conventions or {}).get(form, convention),
-                              backend, dict(contracts or {}), fn)
+                              backend, dict(contracts or {}), fn=fn)
         same = [i for i in REGISTRY if (i.backend, i.family, i.form) == (backend, family, form)]
         if same and same[0].target != impl.target:
             raise ValueError(f"{backend} form {form!r} of {family!r} registered twice ({same[0].target}, {impl.target})")
@@ -101,9 +94,10 @@ def discover(backend: str) -> None:
 
 
 def implementations(family: str | None = None, form: str | None = None, backends: tuple[str, ...] = ("torch",),
-                    kinds: tuple[str, ...] = ("sequence",)) -> list[Implementation]:
+                    kinds: tuple[str, ...] = ("sequence",), device: str = "cpu") -> list[Implementation]:
     """The implementations of ``backends`` for families of ``kinds`` (``"sequence"``, ``"dag"``),
-    optionally only ``family`` / ``form``, in the order of the spec's family registry."""
+    optionally only ``family`` / ``form``, in the order of the spec's family registry; a peer's
+    variables and contracts are those it needs on ``device``."""
     from lrnnspec.spec import all_families, get_family
 
     order = {f.name: i for i, f in enumerate(all_families())}
@@ -112,12 +106,13 @@ def implementations(family: str | None = None, form: str | None = None, backends
         if backend not in BACKENDS:
             raise ValueError(f"backends: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         if not backend_available(backend):
-            package, extra = BACKEND_REQUIRES[backend]
+            package, how = BACKEND_REQUIRES[backend]
             raise ValueError(f"backends: backend {backend!r} needs the {package!r} package, which is not "
-                             f"installed (pip install '{extra}')")
-        if backend in PEERS:
-            found = [Implementation(fam, "chunk", target, "fla", backend, dict(PEER_CONTRACTS[backend]))
-                     for fam, target in PEERS[backend]]
+                             f"installed ({how})")
+        if backend in PEER_BACKENDS:
+            peer = PEER_BACKENDS[backend]
+            found = [Implementation(f.family, f.form, f.target, None, backend, peer.contracts_for(f, device),
+                                    peer.env_for(f, device), peer.budget_for(f, device)) for f in peer.functions]
         else:
             discover(backend)
             found = [i for i in REGISTRY if i.backend == backend]

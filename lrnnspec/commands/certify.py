@@ -37,6 +37,7 @@ def _certify(args) -> int:
         target = check_target(args.target)
         contracts = parse_contracts(args.contract)
         rename = parse_pairs(args.arg, "--arg", "NAME=THEIRS (e.g. q=query)")
+        env = parse_pairs(args.env, "--env", "NAME=VALUE (e.g. TRITON_INTERPRET=1)")
     except (TargetError, ValueError) as exc:
         print(f"lrnnspec: error: {exc}", file=sys.stderr)
         return 2
@@ -48,7 +49,8 @@ def _certify(args) -> int:
         cert = certify(target, args.family, convention=args.convention, dtypes=dtypes, device=args.device,
                        max_examples=args.examples, seed=args.seed, profile=args.profile, timeout=args.timeout,
                        out=args.out, progress=progress, contracts=contracts, properties=properties, require=require,
-                       database=args.database or "default", layout=args.layout, rename=rename)
+                       database=args.database or "default", layout=args.layout, rename=rename, env=env,
+                       max_len=args.max_len)
     except SpecError as exc:
         print(f"lrnnspec: error: {exc}", file=sys.stderr)
         return 2
@@ -99,9 +101,16 @@ def register(sub) -> None:
     p.add_argument("--arg", action="append", default=[], metavar="NAME=THEIRS",
                    help="the kernel's keyword for a spec input, option, initial_state or output_final_state "
                         "(e.g. q=query); repeatable")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a variable set in the kernel's process only (repeatable): e.g. TRITON_INTERPRET=1, or "
+                        "LRNNSPEC_TRITON_AUTOTUNE=first to run an autotuned Triton kernel on its first config in "
+                        "the interpreter (lrnnspec.peers.shims)")
     p.add_argument("--database", default=None, metavar="DIR",
                    help="the example database: counterexamples found before are replayed first (default: "
                         "OUT/.lrnnspec-examples with --out)")
+    p.add_argument("--max-len", type=int, default=None, metavar="T",
+                   help="the longest sequence drawn (default: past four chunks of 128, and the profile's long tier); "
+                        "a smaller cap, for a kernel too slow here, drops the long tier and is stated in the summary")
     p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", default="ci", choices=("dev", "ci", "certify"))

@@ -4,40 +4,57 @@ certificates. Exit 0 if every implementation is certified, 1 if a property faile
 harness failed.
 
 ``--device cuda`` certifies on the GPU and writes ``conformance-gpu.md`` + ``certificates-gpu/``
-(the CPU report is left alone); there ``--backend fla`` adds flash-linear-attention's Triton chunk
-kernels. ``--jobs N`` certifies N implementations at a time, each in its own process.
+(the CPU report is left alone). ``--backend fla-ref,fla,transformers,mlstm_kernels,mamba_ssm``
+certifies the field's functions instead (:mod:`lrnnspec.peers.backends`) into
+``conformance-peers.md`` + ``.json`` + ``certificates-peers/``, with the written findings
+(:mod:`lrnnspec.peers.findings`). ``--jobs N`` certifies N implementations at a time, each in its own
+process.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
 
 
-def report_names(device: str) -> tuple[str, str]:
-    """(matrix file, certificate folder) for a device: the CPU report, or the ``-gpu`` one."""
+def report_names(device: str, peers: bool = False) -> tuple[str, str]:
+    """(matrix file, certificate folder) for a device: the CPU report, or the ``-gpu`` one; the peers'
+    (``conformance-peers``, ``certificates-peers``) when ``peers``."""
     import torch
 
     kind = torch.device(device).type
-    suffix = "" if kind == "cpu" else "-gpu" if kind == "cuda" else f"-{kind}"
+    suffix = ("-peers" if peers else "") + ("" if kind == "cpu" else "-gpu" if kind == "cuda" else f"-{kind}")
     return f"conformance{suffix}.md", f"certificates{suffix}"
 
 
-def _certify_one(target: str, family: str, convention: str, contracts: dict, dtypes: list[str], device: str,
-                 examples: int | None, seed: int, profile: str, timeout: float, out: str):
-    """One implementation's certificate (the kernel runs in a process of its own)."""
+def _certify_one(target: str, family: str, convention: str | None, contracts: dict, env: dict, budget: dict,
+                 dtypes: list[str], device: str, examples: int | None, seed: int, profile: str, timeout: float,
+                 out: str):
+    """One implementation's certificate (the kernel runs in a process of its own), within the
+    implementation's ``budget`` (fewer examples, shorter sequences, fewer dtypes where it runs
+    slowly); a string saying why when its target cannot be loaded here."""
     from lrnnspec.harness.certificate import certify
+    from lrnnspec.harness.process import KernelDied, LoadError
 
-    return certify(target, family, convention=convention, dtypes=dtypes, device=device, max_examples=examples,
-                   seed=seed, profile=profile, timeout=timeout, out=out, contracts=contracts)
+    dtypes = [d for d in dtypes if d in budget.get("dtypes", dtypes)]
+    if budget.get("examples") is not None:
+        examples = min(examples or budget["examples"], budget["examples"])
+    try:
+        return certify(target, family, convention=convention, dtypes=dtypes, device=device, max_examples=examples,
+                       seed=seed, profile=profile, timeout=timeout, out=out, contracts=contracts, env=env,
+                       max_len=budget.get("max_len"))
+    except (LoadError, KernelDied) as exc:
+        missing = exc.missing_dependency(target) if isinstance(exc, LoadError) else None
+        return f"could not load it here: {'the module ' + repr(missing) + ' is not installed' if missing else exc}"
 
 
 def _conformance(args) -> int:
     import torch
 
-    from lrnnspec.impls.registry import BACKENDS, DEFAULT_BACKENDS, GPU_ONLY_BACKENDS, backend_available, \
-        implementations
+    from lrnnspec.impls.registry import BACKENDS, DEFAULT_BACKENDS, backend_available, implementations
+    from lrnnspec.peers.backends import PEER_BACKENDS
 
     if args.jobs < 1:
         print(f"lrnnspec: error: --jobs must be a positive integer, got {args.jobs}", file=sys.stderr)
@@ -67,14 +84,15 @@ def _conformance(args) -> int:
             print(f"lrnnspec: error: --backend must be a comma-separated subset of {', '.join(BACKENDS)}, "
                   f"got {args.backend!r}", file=sys.stderr)
             return 2
-        gpu_only = [b for b in backends if b in GPU_ONLY_BACKENDS]
-        if gpu_only and device.type != "cuda":
-            print(f"lrnnspec: error: --backend {','.join(gpu_only)}: these peer kernels run on a GPU only; "
-                  f"add --device cuda", file=sys.stderr)
-            return 2
+    peers = [b for b in backends if b in PEER_BACKENDS]
+    if peers and len(peers) < len(backends):
+        print(f"lrnnspec: error: --backend: the peers' backends ({', '.join(peers)}) are reported apart from "
+              f"lrnnspec's own ({', '.join(b for b in backends if b not in peers)}); run them separately",
+              file=sys.stderr)
+        return 2
     try:
         impls = [i for family in (args.family or [None])
-                 for i in implementations(family, backends=backends, kinds=("sequence", "dag"))]
+                 for i in implementations(family, backends=backends, kinds=("sequence", "dag"), device=args.device)]
     except ValueError as exc:
         print(f"lrnnspec: error: --backend: {exc}", file=sys.stderr)
         return 2
@@ -82,11 +100,11 @@ def _conformance(args) -> int:
         print(f"lrnnspec: error: --family: no implementation of {args.family}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    report, certs = report_names(args.device)
+    report, certs = report_names(args.device, peers=bool(peers))
     certs_dir = out / certs
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
-    jobs = [(i.target, i.family, i.convention, i.contracts, dtypes, args.device, args.examples, args.seed,
-             args.profile, args.timeout, str(certs_dir)) for i in impls]
+    jobs = [(i.target, i.family, i.convention, i.contracts, i.env, i.budget, dtypes, args.device, args.examples,
+             args.seed, args.profile, args.timeout, str(certs_dir)) for i in impls]
     # the progress log is this run's (certify appends to it): an earlier run's lines would read as this one's
     (certs_dir / "progress.jsonl").unlink(missing_ok=True)
     start = time.perf_counter()
@@ -105,11 +123,19 @@ def _conformance(args) -> int:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             certificates = list(pool.map(_certify_one, *zip(*jobs)))
     rows = list(zip(impls, certificates))
-    (out / report).write_text(render(rows, dtypes, args, time.perf_counter() - start))
+    seconds = time.perf_counter() - start
+    if peers:
+        from lrnnspec.peers.report import render_peers, rows_json
+
+        (out / report).write_text(render_peers(rows, dtypes, args, seconds, certs))
+        (out / report).with_suffix(".json").write_text(json.dumps(rows_json(rows, dtypes, args, certs), indent=1))
+    else:
+        (out / report).write_text(render(rows, dtypes, args, seconds))
     print(f"wrote {out / report} and {len(rows)} certificates in {certs_dir}")
-    if all(c.certified for _, c in rows):
+    certs_only = [c for _, c in rows if not isinstance(c, str)]
+    if len(certs_only) == len(rows) and all(c.certified for c in certs_only):
         return 0
-    return 1 if any(v.status == "fail" for _, c in rows for v in c.verdicts) else 3
+    return 1 if any(c.failed for c in certs_only) else 3
 
 
 def render(rows, dtypes, args, seconds) -> str:
@@ -130,6 +156,10 @@ def render(rows, dtypes, args, seconds) -> str:
              "failing properties | not applicable | time (s) |",
              "|---|---|---|---|---|---|---|---:|---:|---|---|---:|"]
     for impl, cert in rows:
+        if isinstance(cert, str):                    # could not be loaded here: the reason, in every column
+            lines += [f"| {impl.family} | `{impl.target.split(':')[1]}` ({impl.form}) | {impl.backend} | {dtype} | — | "
+                      f"could not run here | {cert} | — | — | — | — | — |" for dtype in dtypes]
+            continue
         for dtype in dtypes:
             vs = [v for v in cert.verdicts if v.dtype == dtype]
             worst = max((v.worst.get("worst_normalized", 0.0) for v in vs if v.worst), default=0.0)
@@ -143,6 +173,7 @@ def render(rows, dtypes, args, seconds) -> str:
             lines.append(f"| {impl.family} | `{impl.target.split(':')[1]}` ({impl.form}) | {impl.backend} | {dtype} | "
                          f"`{cert.contracts[dtype]}` | {verdict} | {scope} | {worst:.3g} | {max_abs:.2g} | {fails} | "
                          f"{na} | {sum(v.seconds for v in vs):.1f} |")
+    rows = [(i, c) for i, c in rows if not isinstance(c, str)]
     costs = [c.isolation for _, c in rows if c.isolation]
     if costs:
         start = sum(c["start_seconds"] for c in costs)
@@ -168,9 +199,11 @@ def register(sub) -> None:
     p = sub.add_parser("conformance", help="certify every built-in implementation; writes conformance.md")
     p.add_argument("--family", nargs="*", default=None, help="only these families")
     p.add_argument("--backend", default=None,
-                   help="comma-separated backends: torch (lrnnspec.impls), triton (lrnnspec.kernels; in Triton's "
-                        "interpreter without a GPU), fla (fla-core's Triton chunk kernels, with --device cuda) — "
-                        "default torch and triton where installed")
+                   help="comma-separated backends: ours, torch (lrnnspec.impls) and triton (lrnnspec.kernels; in "
+                        "Triton's interpreter without a GPU) — the default, where installed; or the peers', "
+                        "reported apart in conformance-peers.md: fla-ref (fla-core's naive references), fla "
+                        "(fla-core's Triton ops; in the interpreter without a GPU), transformers, mlstm_kernels, "
+                        "mamba_ssm")
     p.add_argument("--device", default="cpu", help="torch device to certify on (default cpu); cuda writes "
                                                    "conformance-gpu.md and certificates-gpu/")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds one kernel call may take before the "

@@ -31,7 +31,7 @@ from .examples import ExampleStore
 from .kernel import TORCH_DTYPES, Kernel, check_contracts
 from .runner import run_property
 from .scope import LABELS, Scope
-from .sequence import LONG_LENGTHS
+from .sequence import LONG_LENGTHS, MAX_LEN
 from .verdicts import BLOCKING, ERROR, Verdict
 
 CERTIFICATE_VERSION = 2
@@ -59,6 +59,7 @@ class Certificate:
     replayed: int = 0                # stored counterexamples replayed before drawing new cases
     # the worker's cost: calls, seconds starting workers, answering calls, the kernel's own share
     isolation: dict | None = None
+    lengths: dict | None = None      # sequence families: {"max": T of the main tier, "long": T of the long tier}
     version: int = CERTIFICATE_VERSION
 
     @property
@@ -85,8 +86,11 @@ class Certificate:
         if self.could_not_run:
             return f"COULD NOT RUN HERE ({self.could_not_run})"
         scope = Scope(**self.scope).line() if self.scope else "scope not negotiated"
+        if self.lengths and self.lengths["max"] < MAX_LEN:
+            scope += f"; lengths capped at T ≤ {self.lengths['max']}"
         head = "CERTIFIED" if self.certified else "NOT CERTIFIED" if self.failed else "NOT CERTIFIED (harness error)"
-        return f"{head} ({', '.join(self.dtypes)}; {scope})"
+        refused = (self.scope or {}).get("dtypes") or {}
+        return f"{head} ({', '.join(d for d in self.dtypes if d not in refused) or 'no dtype'}; {scope})"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -138,6 +142,7 @@ def _scope_lines(scope: dict | None) -> list[str]:
     lines = [f"- scope: supported {', '.join(LABELS.get(f, f) for f in scope['supported']) or 'nothing probed'}"]
     lines += [f"  - unsupported {LABELS.get(f, f)}: {why}" for f, why in scope["unsupported"].items()]
     lines += [f"  - constraint: {c}" for c in scope["constraints"]]
+    lines += [f"  - unsupported dtype {d}: {why}" for d, why in (scope.get("dtypes") or {}).items()]
     lines += [f"  - ignored {f}: {why}" for f, why in scope["ignored"].items()]
     if scope["required"]:
         lines.append(f"  - required: {', '.join(scope['required'])}")
@@ -260,7 +265,7 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
             progress: Callable[[str], None] | None = None, contracts: dict[str, str] | None = None,
             env: dict | None = None, kernel: Kernel | None = None, require=(),
             database: str | Path | None = "default", layout: str | None = None,
-            rename: dict[str, str] | None = None) -> Certificate:
+            rename: dict[str, str] | None = None, max_len: int | None = None) -> Certificate:
     """Certify ``fn`` (a target string, or a module-level function) as an implementation of
     ``family`` (see the module docstring).
 
@@ -272,7 +277,10 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
     process. ``kernel``: a :class:`Kernel` already started for this target (reused, not closed).
     ``require``: features that must be supported (an unsupported one fails the ``scope`` property;
     names: :func:`features`). ``database``: the directory of the example database (:mod:`.examples`;
-    default ``<out>/.lrnnspec-examples`` when ``out`` is given, else none; None: none). Raises
+    default ``<out>/.lrnnspec-examples`` when ``out`` is given, else none; None: none). ``max_len``:
+    the longest sequence drawn (default: the boundary tier's and the profile's long tier; a smaller
+    cap, for a kernel too slow to run long sequences here, drops the long tier and is stated in the
+    certificate's summary). Raises
     :class:`~.process.LoadError` when the target cannot be imported in its process."""
     fam = get_family(family)
     target = target or target_of(fn)
@@ -289,6 +297,10 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
                                    f"{', '.join(features(fam))}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecError("seed", f"must be an integer, got {seed!r}")
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
+        raise SpecError("max_len", f"must be a positive integer (the longest T drawn), got {max_len!r}")
+    if max_len is not None and fam.kind != "sequence":
+        raise SpecError("max_len", f"applies to sequence families; {fam.name!r} is a {fam.kind} family")
     log_path = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -306,6 +318,9 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
     examples = None if database is None else ExampleStore(database)
     try:
         kernel.domain.long_len = kernel.domain.long_len and LONG_LENGTHS[profile]
+        if max_len is not None:
+            kernel.domain.max_len = min(kernel.domain.max_len, max_len)
+            kernel.domain.long_len = kernel.domain.long_len if kernel.domain.long_len <= max_len else None
         kernel.domain.negotiate(require)
         return _run(kernel, target, dtypes, n, props, seed, profile, out, progress, log_path, examples)
     finally:
@@ -320,7 +335,9 @@ def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress,
                        {d: kernel.contracts[d] for d in dtypes},
                        {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP,
                         "C_GRAD": tolerance.C_GRAD, "C_SENS": tolerance.C_SENS},
-                       profile, seed, n, graphs=kernel.domain.coverage(), scope=kernel.domain.scope.to_json())
+                       profile, seed, n, graphs=kernel.domain.coverage(), scope=kernel.domain.scope.to_json(),
+                       lengths={"max": kernel.domain.max_len, "long": kernel.domain.long_len}
+                       if fam.kind == "sequence" else None)
     progress_log = None if out is None else Path(out) / "progress.jsonl"
     start = time.perf_counter()
     for dtype in dtypes if not cert.could_not_run else ():
@@ -331,6 +348,7 @@ def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress,
                 with progress_log.open(mode="a") as fh:
                     fh.write(json.dumps({"target": target, **asdict(verdict)}) + "\n")
     cert.seconds = time.perf_counter() - start
+    cert.scope = kernel.domain.scope.to_json()          # with the dtypes refused on their first property
     cert.replayed = 0 if examples is None else examples.replayed
     cert.isolation = dict(kernel.process.cost)
     log = kernel.process.log_stats()

@@ -234,7 +234,7 @@ class DagDomain:
         self.directions = DIRECTIONS if self.caps.direction else ("right_down",)
         self.chain_directions = ("forward", "reverse") if convention == "native" else ("forward",)
         self.extra_properties = {"boundary": prop_boundary}
-        self.scope, self.negotiated = Scope(), False
+        self.scope, self.negotiated, self.dtypes_probed = Scope(), False, set()
         self.long_len = None
 
     def _optional(self) -> list[str]:
@@ -291,7 +291,11 @@ class DagDomain:
         scope.supported = [f for f in ("final_state", "chunk_size", "scale", *self._optional(), "backward")
                            if f not in scope.unsupported]
         self.scope, self.negotiated = scope, True
+        self.k.process.close()           # the properties start in a fresh process (see SequenceDomain)
         return scope
+
+    def probe_cases(self) -> tuple[DagCase]:
+        return (self.probe_case(),)
 
     def probe_case(self) -> DagCase:
         layout = self.layouts[0]

@@ -117,16 +117,17 @@ class Kernel:
         self.fam = get_family(family)
         self.family, self.target, self.device = self.fam.name, target, device
         self.contracts = check_contracts(contracts)
+        from lrnnspec.peers.known import known
+
+        self.known = known(target)
+        env = {**(self.known.env if self.known else {}), **(env or {})}     # what a known function needs
         self.process = process or KernelProcess(target, device, timeout=timeout, env=env, log=log)
         self.process.timeout = timeout
         self.process.start()
         self.signature = Signature.from_info(self.process.info["parameters"])
-        from lrnnspec.peers.known import known
-
         from .dag import DagDomain
         from .sequence import SequenceDomain
 
-        self.known = known(target)
         if self.known is not None and self.known.parameters is not None:     # an opaque signature, known
             self.signature = Signature(frozenset(self.known.parameters), True, defaults=dict(self.known.defaults))
         domain = SequenceDomain if self.fam.kind == "sequence" else DagDomain

@@ -66,10 +66,11 @@ class LoadError(Exception):
 
 class _Log:
     """Drains the worker's stdout/stderr pipe; keeps the first LOG_CAP bytes in ``path`` (or
-    memory) and the latest TAIL characters for error messages."""
+    memory) — ``kept`` of them by the kernel's earlier processes — and the latest TAIL characters
+    for error messages."""
 
-    def __init__(self, pipe, path: Path | None):
-        self.pipe, self.path, self.kept, self.dropped, self.tail = pipe, path, 0, 0, b""
+    def __init__(self, pipe, path: Path | None, kept: int = 0):
+        self.pipe, self.path, self.kept, self.dropped, self.tail = pipe, path, kept, 0, b""
         self.file = open(path, "ab") if path is not None else None
         self.thread = threading.Thread(target=self._drain, daemon=True, name="lrnnspec-worker-log")
         self.thread.start()
@@ -216,7 +217,7 @@ class KernelProcess:
             log = self.proc.stdout
         theirs.close()
         self._sock = ours
-        self._log = _Log(log, self.log_path)
+        self._log = _Log(log, self.log_path, kept=self.log_kept)
         self.starts += 1
         hello = self._receive(START_TIMEOUT, "starting")
         self.environment = hello["environment"]
@@ -262,7 +263,7 @@ class KernelProcess:
             self._sock = None
         if self._log is not None:
             self._log.close()
-            self.log_kept += self._log.kept
+            self.log_kept = self._log.kept
             self.log_dropped_total += self._log.dropped
             self._log = None
         wire.Segments(self._prefix + "w").unlink_all()
@@ -362,5 +363,5 @@ class KernelProcess:
     def log_stats(self) -> dict:
         """Bytes of worker output kept in the log and dropped beyond its cap, over every start."""
         live = self._log
-        return {"kept": self.log_kept + (live.kept if live else 0),
+        return {"kept": live.kept if live else self.log_kept,
                 "dropped": self.log_dropped_total + (live.dropped if live else 0), "starts": self.starts}

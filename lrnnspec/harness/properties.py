@@ -23,7 +23,7 @@ import torch
 from .gradients import check_gradients, gradient_sensitivity, kernel_gradients
 from .kernel import TORCH_DTYPES, Kernel
 from .tolerance import C_GRAD, UNIT_ROUNDOFF
-from .scope import LABELS
+from .scope import LABELS, dtype_refusal
 from .verdicts import NOT_APPLICABLE, UNSUPPORTED, PropertyFailure
 
 
@@ -266,17 +266,20 @@ PROPERTY_FUNCTIONS = {
 }
 
 
-def applicability(k: Kernel, prop: str) -> tuple[str, str] | None:
+def applicability(k: Kernel, prop: str, dtype: str | None = None) -> tuple[str, str] | None:
     """None if ``prop`` applies to the kernel within its scope; else (``not_applicable``, why) — the
     family or the kind has no such property — or (``unsupported``, why) — it needs a feature outside
-    the kernel's scope."""
+    the kernel's scope, or the kernel refuses ``dtype``."""
     if prop not in k.domain.properties:
         return NOT_APPLICABLE, f"not a property of {k.domain.kind} families"
     why = k.domain.applicability(prop)
     if why is not None:
         return NOT_APPLICABLE, why
     missing = k.domain.scope.missing(prop)
-    return None if missing is None else (UNSUPPORTED, missing)
+    if missing is not None:
+        return UNSUPPORTED, missing
+    refused = None if dtype is None else dtype_refusal(k.domain, dtype)
+    return None if refused is None else (UNSUPPORTED, f"{dtype} unsupported ({refused})")
 
 
 def property_function(k: Kernel, prop: str):

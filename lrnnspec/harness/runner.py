@@ -104,7 +104,7 @@ def run_property(k: Kernel, prop: str, dtype: str, *, max_examples: int, seed: i
     try:
         if not k.domain.negotiated:
             k.domain.negotiate()
-        outside = applicability(k, prop)
+        outside = applicability(k, prop, dtype)
     except Exception as exc:  # noqa: BLE001 - the harness failed to decide: an error, not a pass
         return Verdict(prop, dtype, ERROR, f"the harness failed deciding applicability: {type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc())

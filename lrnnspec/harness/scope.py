@@ -41,7 +41,8 @@ NEEDS = {"final_state": ("final_state",), "state_passing": ("initial_state", "fi
 # a first call failing like this means the machine cannot run the kernel, not that the kernel is wrong
 ENVIRONMENT = re.compile(r"active drivers|no NVIDIA driver|NVIDIA driver on your system|not compiled with CUDA|"
                          r"CUDA (is not available|driver version)|No CUDA GPUs|no kernel image is available|"
-                         r"libcuda|cannot open shared object|No module named|ModuleNotFoundError")
+                         r"libcuda|cannot open shared object|No module named|ModuleNotFoundError|"
+                         r"InterpreterError")     # Triton's CPU interpreter cannot run the kernel (first call only)
 
 
 @dataclass
@@ -49,7 +50,8 @@ class Scope:
     """``unsupported``: feature → why (the kernel's message, or "not in the signature");
     ``constraints``: rules on T the kernel declared by refusing (e.g. "T % 64 == 0");
     ``ignored``: accepted features whose value does not reach the output; ``required``: features
-    the user asked to be supported; ``could_not_run``: why this machine cannot run the kernel."""
+    the user asked to be supported; ``could_not_run``: why this machine cannot run the kernel;
+    ``dtypes``: dtypes the kernel refuses (probed on their first property, see :func:`dtype_refusal`)."""
 
     supported: list[str] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)
@@ -58,6 +60,7 @@ class Scope:
     required: list[str] = field(default_factory=list)
     multiple: int = 1
     could_not_run: str | None = None
+    dtypes: dict[str, str] = field(default_factory=dict)
 
     def allows(self, feature: str) -> bool:
         return feature not in self.unsupported
@@ -74,9 +77,10 @@ class Scope:
 
     def line(self) -> str:
         """The scope in one line: the unsupported features and the constraints."""
-        implied = ("partial_chunk", "empty_sequence") if self.multiple > 1 else ()   # the constraint says it
+        implied = ("partial_chunk",) if self.multiple > 1 else ()   # the constraint says it
         parts = [LABELS.get(f, f) for f in self.unsupported if f not in implied]
         parts += [c.replace("==", "≠") if c.startswith("T %") else c for c in self.constraints]
+        parts += list(self.dtypes)
         return f"unsupported: {', '.join(parts)}" if parts else "every feature supported"
 
     def to_json(self) -> dict:
@@ -110,7 +114,7 @@ class Prober:
         if any(i.dims[1:2] == ("T*n_h",) for i in self.fam.inputs):
             dims["n_h"] = 1
         dims |= changes.pop("dims", {})
-        optional = changes.pop("optional", ())
+        optional = (*changes.pop("optional", ()), *self.dom.required_optional())
         regimes = {i.name: ("random" if i.name in self.fam.unit_keys else "uniform"
                             if get_role(i.role).regimes == "strength" else "typical"
                             if get_role(i.role).regimes == "gate" else "normal")
@@ -156,7 +160,7 @@ class Prober:
             return scope
         t0 = max(scope.multiple, 2)
         plain = (self.case(t0, 1), self.case(2 * t0, 2))
-        self.probe("empty_sequence", [self.case(0, 3)] if scope.multiple == 1 else [])
+        self.probe("empty_sequence", [self.case(0, 3)])
         fam_dims = {d for i in self.fam.inputs for d in i.dims}
         if {"H", "HV"} <= fam_dims:          # H = 2: with one key head, broadcasting hides a missing GVA
             gva = {"H": 2, "HV": 4}
@@ -270,6 +274,30 @@ def _other_value(a: np.ndarray) -> np.ndarray:
     """Another valid value of an optional input: halfway to zero (inside every domain that holds a
     and 0 — gates, decays, biases, skips)."""
     return a * 0.5
+
+
+def dtype_refusal(domain, dtype: str) -> str | None:
+    """The kernel's message when it refuses ``dtype`` cleanly and consistently (an exception at the
+    call, on every one of ``domain.probe_cases()``), else None; probed once per dtype (fp32 never: it
+    is the negotiation's own dtype), then the process is fresh again."""
+    scope = domain.scope
+    if dtype == "fp32" or dtype in scope.dtypes or dtype in domain.dtypes_probed:
+        return scope.dtypes.get(dtype)
+    domain.dtypes_probed.add(dtype)
+    messages = []
+    for case in domain.probe_cases():
+        try:
+            domain.call(case, dtype, want_state=False)
+        except PropertyFailure as failure:
+            messages.append(refusal(failure))
+        else:
+            messages.append(None)
+        if messages[-1] is None:
+            break
+    domain.k.process.close()
+    if all(messages):
+        scope.dtypes[dtype] = messages[0]
+    return scope.dtypes.get(dtype)
 
 
 def negotiate(domain, required=()) -> Scope:

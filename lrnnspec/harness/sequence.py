@@ -12,7 +12,7 @@ roles, dimensions, options and numerics hooks — never a family's or an input's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -209,10 +209,10 @@ class SequenceDomain:
     def __init__(self, kernel: Kernel, convention: str | None, layout: str | None = None,
                  rename: dict[str, str] | None = None):
         self.k, self.fam = kernel, kernel.fam
-        self.scope, self.negotiated = Scope(), False
-        self.long_len = LONG_LENGTHS["ci"]
-        self.convention_name = convention or "fla"
+        self.scope, self.negotiated, self.dtypes_probed = Scope(), False, set()
+        self.long_len, self.max_len = LONG_LENGTHS["ci"], MAX_LEN
         record = kernel.known
+        self.convention_name = convention or (record and record.convention) or "fla"
         names = {i.name for i in self.fam.inputs} | {o.name for o in self.fam.options} | \
             {"initial_state", "output_final_state"}
         unknown = sorted(set(rename or {}) - names)
@@ -223,12 +223,19 @@ class SequenceDomain:
                             {i.name: i.dims for i in self.fam.inputs}, kernel.signature.parameters,
                             layout=layout or (record.layout if record else None),
                             rename={**(record.rename if record else {}), **(rename or {})})
+        if record is not None and record.always_state:
+            self.conv = replace(self.conv, always_state=True)
         self.caps = capabilities(kernel.signature, self.conv)
         self.conv_json = self.conv.to_json()
 
     def takes(self, name: str) -> bool:
         """Whether the kernel's signature names the keyword the convention passes ``name`` as."""
         return self.k.signature.names(self.conv.keyword(name))
+
+    def required_optional(self) -> tuple[str, ...]:
+        """The family's optional inputs that the kernel's signature requires (no default): always given."""
+        required = self.k.signature.required
+        return tuple(i.name for i in self.fam.inputs if i.optional and self.conv.keyword(i.name) in required)
 
     @property
     def returns_state(self) -> bool:
@@ -237,9 +244,18 @@ class SequenceDomain:
     # --- scope -----------------------------------------------------------------------------------
     def negotiate(self, required=()) -> Scope:
         """Probe the kernel's optional features (:mod:`.scope`); the cases drawn from now on stay
-        inside the scope."""
+        inside the scope. The properties then start in a fresh process: the probes leave no trace
+        (a kernel wrong on the first call of its process is judged on a property's first call)."""
         self.scope, self.negotiated = negotiate(self, required), True
+        self.k.process.close()
         return self.scope
+
+    def probe_cases(self) -> tuple:
+        """Two plain cases of allowed lengths (the probes of a dtype)."""
+        from .scope import Prober
+
+        t0, prober = max(self.scope.multiple, 2), Prober(self)
+        return prober.case(t0, 1), prober.case(2 * t0, 2)
 
     def own_chunk(self) -> int | None:
         """The kernel's default ``chunk_size``, when its signature declares one."""
@@ -262,14 +278,15 @@ class SequenceDomain:
 
     def strategy(self, prop: str, long: bool = False):
         scope = self.scope
-        kw = dict(chunk_size=self.own_chunk(), max_len=MAX_LEN, long_len=self.long_len if long else None,
+        kw = dict(chunk_size=self.own_chunk(), max_len=self.max_len, long_len=self.long_len if long else None,
                   allowed_lengths=scope.allows_length, gva=scope.allows("grouped_value_heads"),
                   initial_state=scope.allows("initial_state") and prop != "causality",
                   varlen=scope.allows("varlen") and prop in ("varlen", "forward", "nan_poison", "finite", "no_mutation"),
                   empty_segments=scope.allows("empty_segments"), split=prop == "state_passing",
                   max_batch=3 if prop == "permutation" else 2, max_heads=3 if prop == "permutation" else 2,
                   options=self.fixed_options(), exclude_inputs=tuple(n for n in scope.unsupported
-                                                                      if n in {i.name for i in self.fam.inputs}))
+                                                                      if n in {i.name for i in self.fam.inputs}),
+                  include_inputs=self.required_optional())
         if long:
             kw |= dict(max_batch=1, max_heads=1, varlen=False)     # the long tier is about T, not width
         if prop == "varlen":

@@ -32,7 +32,7 @@ import sys
 import time
 import traceback
 
-ENV_PREFIXES = ("TORCH_", "TRITON_", "CUDA_", "PYTORCH_", "NVIDIA_", "OMP_", "MKL_")
+ENV_PREFIXES = ("TORCH_", "TRITON_", "CUDA_", "PYTORCH_", "NVIDIA_", "OMP_", "MKL_", "LRNNSPEC_TRITON_", "LRNNSPEC_ABSENT_")
 
 
 def environment(device: str) -> dict:
@@ -77,7 +77,9 @@ def load(request: dict) -> tuple[object, dict]:
 
     from lrnnspec.harness.conventions import signature_of
     from lrnnspec.harness.targets import load_target
+    from lrnnspec.peers.shims import install_requested
 
+    install_requested()
     fn = load_target(request["target"])
     info: dict = {"parameters": signature_of(fn)}
     inner = inspect.unwrap(getattr(fn, "func", fn))

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 class Known:
     family: str
     layout: str | None = None                    # "heads-first" for [B,H,T,·] references
+    convention: str | None = None                # the calling convention, where not the family's default
     rename: dict[str, str] = field(default_factory=dict)
+    always_state: bool = False                   # returns (output, final state) on every call, with no flag
+    env: dict[str, str] = field(default_factory=dict)   # variables its process needs (lrnnspec.peers.shims)
     parameters: tuple[str, ...] | None = None    # the real signature, where the function's own is opaque
     defaults: dict = field(default_factory=dict)   # of those parameters
     notes: str = ""
@@ -37,9 +40,25 @@ _HF_NOTE = ("HF transformers' torch fallback, wrapped in a hub-kernel module who
 KNOWN: dict[str, Known] = {
     # fla-core 0.6.0's pure-PyTorch references (fla/ops/*/naive.py)
     "fla.ops.delta_rule.naive:delta_rule_recurrence": Known("delta_rule", "heads-first"),
-    "fla.ops.delta_rule.naive:delta_rule_chunkwise": Known("delta_rule", "heads-first"),
+    "fla.ops.delta_rule.naive:delta_rule_chunkwise": Known("delta_rule", "heads-first", always_state=True),
+    "fla.ops.delta_rule.naive:delta_rule_parallel": Known("delta_rule", "heads-first"),
+    "fla.ops.retention.naive:naive_retention": Known("retention", "heads-first"),
     "fla.ops.generalized_delta_rule.dplr.naive:dplr_recurrence": Known("dplr", "heads-first"),
     "fla.ops.generalized_delta_rule.dplr.naive:dplr_chunkwise": Known("dplr", "heads-first"),
+    "fla.ops.rwkv6.recurrent_naive:naive_recurrent_rwkv6": Known("rwkv6", "heads-first"),
+    # mlstm_kernels 2.0.6: [B, NH, S, D] inputs, (c, n, m) states, return_last_states
+    **{f"mlstm_kernels.torch.{module}:{fn}": Known("mlstm", convention="mlstm_kernels")
+       for module, fn in (("chunkwise", "mlstm_chunkwise__native_autograd"),
+                          ("chunkwise", "mlstm_chunkwise__native_custbw"),
+                          ("parallel", "mlstm_parallel__native_autograd"),
+                          ("parallel", "mlstm_parallel__native_stablef_autograd"),
+                          ("recurrent", "mlstm_recurrent_sequence__native_fw"))},
+    # mamba_ssm 2.3.2: channels-first selective scan; SSD with chunk_size required
+    # (selective_scan_interface imports the CUDA extension at the top; the reference never calls it)
+    "mamba_ssm.ops.selective_scan_interface:selective_scan_ref": Known(
+        "mamba", convention="mamba_ssm", env={"LRNNSPEC_ABSENT_EXTENSIONS": "selective_scan_cuda"}),
+    "mamba_ssm.ops.triton.ssd_combined:ssd_chunk_scan_combined_ref": Known("mamba2", convention="mamba_ssm"),
+    "mamba_ssm.ops.triton.ssd_combined:mamba_chunk_scan_combined": Known("mamba2", convention="mamba_ssm"),
     # HF transformers (Qwen3-Next and OLMo-hybrid carry copies of the same functions)
     **{f"transformers.models.{model}:{fn}": Known("gated_delta_rule", parameters=params,
                                                  defaults={"chunk_size": 64} if "chunk" in fn else {}, notes=_HF_NOTE)

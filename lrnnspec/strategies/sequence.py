@@ -298,7 +298,11 @@ def lengths(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=N
     tiers = [tier for tier in (short, boundary) if tier]
     if not tiers:
         raise SpecError("lengths", f"no length up to {max_len} satisfies the constraints")
-    return st.sampled_from(range(len(tiers))).flatmap(lambda i: st.sampled_from(tiers[i]))
+    # one index over both tiers, each stretched to the same number of slots: draws split evenly, and
+    # the index shrinks monotonically in T across the tiers (a tier-then-element draw cannot shrink
+    # from the boundary tier into the short one)
+    n = max(len(tier) for tier in tiers)
+    return st.sampled_from([tier[i * len(tier) // n] for tier in tiers for i in range(n)])
 
 
 def long_lengths(long_len: int, allowed=None) -> st.SearchStrategy[int]:
@@ -346,7 +350,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
           dyadic: bool = False, options: dict[str, Any] | None = None, vary_options: bool = True,
           optional_inputs: bool | None = None, family_sample: bool | None = True,
           head_dims: tuple[int, ...] = (1, 3, 4, 5, 8), long_len: int | None = None, allowed_lengths=None,
-          split: bool = False, empty_segments: bool = True, exclude_inputs: tuple[str, ...] = ()) -> Case:
+          split: bool = False, empty_segments: bool = True, exclude_inputs: tuple[str, ...] = (),
+          include_inputs: tuple[str, ...] = ()) -> Case:
     """Inputs for ``family``. T comes from :func:`lengths` (``chunk_size``: the kernel's own chunk,
     besides 16, 32, 64, 128; ``max_len``; ``allowed_lengths(T)``: the kernel's constraints) or, with
     ``long_len``, from the long tier :func:`long_lengths`. ``options`` fixes options; the others are drawn from their choices
@@ -356,7 +361,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
     drawn (None). ``dyadic=True`` draws only the exact-in-fp32 tier. ``split``: also draw a split
     point 1 ≤ t < T for state passing (``case.split``, both parts of allowed lengths; None when there
     is none), next to a chunk boundary more often than not.
-    ``empty_segments=False`` keeps every varlen segment non-empty; ``exclude_inputs`` are never given."""
+    ``empty_segments=False`` keeps every varlen segment non-empty; ``exclude_inputs`` are never given,
+    ``include_inputs`` always (optional inputs a kernel's signature requires)."""
     fam = get_family(family)
     fixed = dict(options or {})
     opts = {}
@@ -389,7 +395,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
     for inp in fam.inputs:
         if inp.name in exclude_inputs:
             continue
-        if inp.optional and not (optional_inputs if optional_inputs is not None else draw(st.booleans())):
+        if inp.optional and inp.name not in include_inputs and not (
+                optional_inputs if optional_inputs is not None else draw(st.booleans())):
             continue
         if dyadic:
             regimes[inp.name] = "signed_basis" if inp.name in fam.unit_keys else "dyadic"

@@ -48,8 +48,10 @@ def test_hostile_kernel_ends_in_its_named_verdict(h, tmp_path):
 
 
 def _cli(*args, timeout=240, **env):
+    """``lrnnspec`` as a user runs it: the installed package, from a directory outside the checkout (whose
+    ``lrnnspec/`` folder alone is not the installed package)."""
     return subprocess.run([sys.executable, "-m", "lrnnspec", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env}, cwd=REPO)
+                          env={**os.environ, **env}, cwd=Path(args[args.index("--out") + 1]))
 
 
 def test_a_flooding_kernel_leaves_json_output_intact_and_its_log_capped(tmp_path):
