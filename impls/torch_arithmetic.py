@@ -41,6 +41,9 @@ class TorchArithmetic(Arithmetic):
     def log1p(self, a):
         return torch.log1p(a)
 
+    def log(self, a):
+        return torch.log(a)
+
     def sqrt(self, a):
         return torch.sqrt(a)
 

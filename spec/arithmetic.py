@@ -15,7 +15,7 @@ A family's ``step`` and ``readout`` call only the methods below, on arrays whose
 ``ArbArithmetic``      Object arrays of python-flint ``arb`` balls: rigorous enclosures.
 =====================  ===================================================================
 
-Elementary operations (rounded by emulation): ``add sub mul div exp log1p sqrt``.
+Elementary operations (rounded by emulation): ``add sub mul div exp log log1p sqrt``.
 Exact operations (never rounded, their results are representable): ``neg abs maximum``.
 Composites are spelled out from the above so their rounding points are explicit:
 ``softplus(x) = max(x, 0) + log1p(exp(−|x|))``, ``logsigmoid(x) = −softplus(−x)``,
@@ -69,6 +69,9 @@ class Arithmetic:
         raise NotImplementedError
 
     def log1p(self, a):
+        raise NotImplementedError
+
+    def log(self, a):
         raise NotImplementedError
 
     def sqrt(self, a):
@@ -139,6 +142,9 @@ class Float64Arithmetic(Arithmetic):
     def log1p(self, a):
         return np.log1p(a)
 
+    def log(self, a):
+        return np.log(a)
+
     def sqrt(self, a):
         return np.sqrt(a)
 
@@ -187,6 +193,9 @@ class EmulatedArithmetic(Float64Arithmetic):
     def log1p(self, a):
         return self._acc(np.log1p(a))
 
+    def log(self, a):
+        return self._acc(np.log(a))
+
     def sqrt(self, a):
         return self._acc(np.sqrt(a))
 
@@ -231,6 +240,7 @@ class MpmathArithmetic(_ObjectArithmetic):
         self._mp = mpmath
         self._exp = np.frompyfunc(mpmath.exp, 1, 1)
         self._log1p = np.frompyfunc(mpmath.log1p, 1, 1)
+        self._log = np.frompyfunc(mpmath.log, 1, 1)
         self._sqrt = np.frompyfunc(mpmath.sqrt, 1, 1)
         to_float = mpmath.libmp.to_float
         self._float = np.frompyfunc(lambda v: to_float(v._mpf_, rnd="n"), 1, 1)
@@ -246,6 +256,9 @@ class MpmathArithmetic(_ObjectArithmetic):
 
     def log1p(self, a):
         return self._log1p(a)
+
+    def log(self, a):
+        return self._log(a)
 
     def sqrt(self, a):
         return self._sqrt(a)
@@ -263,6 +276,7 @@ class ArbArithmetic(_ObjectArithmetic):
         self._arb = flint.arb
         self._exp = np.frompyfunc(lambda v: v.exp(), 1, 1)
         self._log1p = np.frompyfunc(lambda v: v.log1p(), 1, 1)
+        self._log = np.frompyfunc(lambda v: v.log(), 1, 1)
         self._sqrt = np.frompyfunc(lambda v: v.sqrt(), 1, 1)
         self._max = np.frompyfunc(lambda a, b: a.max(b), 2, 1)
         self._mid = np.frompyfunc(lambda v: float(v.mid()), 1, 1)
@@ -283,6 +297,9 @@ class ArbArithmetic(_ObjectArithmetic):
 
     def log1p(self, a):
         return self._log1p(a)
+
+    def log(self, a):
+        return self._log(a)
 
     def sqrt(self, a):
         return self._sqrt(a)

@@ -134,6 +134,12 @@ def momentum_delta_rule_to_comba(q, k, v, log_alpha, p, beta, scale=None, use_p_
         {"scale": scale}
 
 
+def precond_kda_to_kda(q, k, v, g, beta, scale=None):
+    """precond_kda with x = 1 (the preconditioner m ≡ 1) as kda: the same q, k, v, g, β (the key moment A is
+    kept but never read)."""
+    return "kda", {"q": _f(q), "k": _f(k), "v": _f(v), "g": _f(g), "beta": _f(beta)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -157,9 +157,30 @@ def native_momentum_delta_rule(x, init, dtype):
     return out.astype(np.float64), {"S": S.astype(np.float64), "M": M.astype(np.float64)}
 
 
+def native_precond_kda(x, init, dtype):
+    """precond_kda in ``dtype``: A = exp(g_atk)·A + β_atk·(k·k), r = log(|A| + eps) − c, σ = r/(1 + |r|),
+    m = exp(−log(x)·σ), S' = exp(g) ⊙ S row-wise, e = v − Σ_k S'·k, S = S' + (β·(k·m))⊗e, o = Σ_k S·(q·scale)
+    (transcendentals in float64, then rounded; x, eps, c at their defaults)."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    f = lambda a: c(a).astype(np.float64)  # noqa: E731
+    q, k, v, g, ga, ba, beta = (c(x[n]) for n in ("q", "k", "v", "g", "g_atk", "beta_atk", "beta"))
+    scale = c(q.shape[-1] ** -0.5)
+    S, A, out = c(init["S"]), c(init["A"]), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        A = c(np.exp(f(ga[:, t])))[..., None] * A + ba[:, t, :, None] * (k[:, t] * k[:, t])
+        r = c(np.log(f(np.abs(A) + c(1e-6)))) - c(-0.2)
+        m = c(np.exp(f(c(-np.log(1.5)) * (r / (c(1.0) + np.abs(r))))))
+        S = c(np.exp(f(g[:, t])))[..., None] * S
+        e = v[:, t] - _dot(S, k[:, t], dtype)
+        S = S + (beta[:, t, :, None] * (k[:, t] * m))[..., :, None] * e[..., None, :]
+        out[:, t] = _dot(S, q[:, t] * scale, dtype)
+    return out.astype(np.float64), {"S": S.astype(np.float64), "A": A.astype(np.float64)}
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
                 "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
-                "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule}
+                "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule,
+                "precond_kda": native_precond_kda}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)

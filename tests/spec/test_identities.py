@@ -127,6 +127,18 @@ def test_momentum_delta_rule_without_momentum_is_comba(p_times_alpha):
     assert np.all(np.abs(a.final_state["S"] - b.final_state) <= a.final_state_bound["S"] + b.final_state_bound + slack)
 
 
+def test_precond_kda_with_no_preconditioning_range_is_kda():
+    # x = 1: m = exp(−log(1)·σ) = exp(−0·σ) = 1 exactly; k ⊙ 1 = k, and β(k ⊙ m)(v − S'ᵀk) equals kda's
+    # k (β(v − S'ᵀk))ᵀ within the two evaluations' bounds
+    x, init = draw("precond_kda", seed=39)
+    target, y, opts = mappings.precond_kda_to_kda(**{n: x[n] for n in ("q", "k", "v", "g", "beta")})
+    a = evaluate("precond_kda", x, initial_state={"S": init["S"], "A": np.abs(init["A"])}, engine="exact",
+                 **{"x": 1.0})
+    b = exact(target, y, init["S"], **opts)
+    assert np.all(np.abs(a.output - b.output) <= a.output_bound + b.output_bound)
+    assert np.all(np.abs(a.final_state["S"] - b.final_state) <= a.final_state_bound["S"] + b.final_state_bound)
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
