@@ -140,6 +140,22 @@ def precond_kda_to_kda(q, k, v, g, beta, scale=None):
     return "kda", {"q": _f(q), "k": _f(k), "v": _f(v), "g": _f(g), "beta": _f(beta)}, {"scale": scale}
 
 
+def _taylor_features(x, half):
+    """[1, x, vec(x ⊗ x)] (× ½ on the last block when ``half``) over the last axis: [..., 1 + K + K²]."""
+    outer = (x[..., :, None] * x[..., None, :]).reshape(*x.shape[:-1], -1)
+    return np.concatenate([np.ones(x.shape[:-1] + (1,)), x, 0.5 * outer if half else outer], axis=-1)
+
+
+def based_to_linear_attention(q, k, v, scale=None, use_norm=True, eps=1e-6):
+    """Based as linear_attention on Taylor features: f(q̃·k) = φ_q(q̃)·φ(k) with φ(x) = [1, x, vec(x ⊗ x)] and
+    φ_q(x) = [1, x, ½ vec(x ⊗ x)], q̃ = scale·q; linear_attention's scale 1, normalize = use_norm with its
+    normalize_eps = eps. Feature dimension 1 + K + K²."""
+    q, k = _f(q), _f(k)
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    return "linear_attention", {"q": _taylor_features(scale * q, True), "k": _taylor_features(k, False),
+                                "v": _f(v)}, {"scale": 1.0, "normalize": use_norm, "normalize_eps": eps}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -1,5 +1,5 @@
 """Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
-rwkv6, lightning_attn, hgrn, gated_oja_rule), for the certifier's meta-test ``test_planted_families.py``.
+rwkv6, lightning_attn, hgrn, gated_oja_rule, based), for the certifier's meta-test ``test_planted_families.py``.
 
 ``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
 realistic bug, with the certifier property that must reject it (``expected_property``; others may
@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from lrnnspec.harness.sequence import PROPERTIES
+from lrnnspec.impls import based as _based
 from lrnnspec.impls import comba as _comba
 from lrnnspec.impls import gdn2 as _gdn2
 from lrnnspec.impls import kda as _kda
@@ -417,6 +418,41 @@ def chunk_gated_oja_rule_read_before_write(q, k, v, gv, beta, scale=None, initia
 
 
 # =====================================================================================================
+# based
+# =====================================================================================================
+def _based_padding_counted(x, p):
+    """The chunk inputs with the step weight w dropped (w ≡ 1): padded steps count in the normalizer."""
+    return {"q": x["q"], "k": x["k"], "v": x["v"], "w": torch.ones_like(x["v"][..., 0])}
+
+
+_BASED_COPY = _based.CHUNKED
+_BASED_PADDING_COUNTED = Chunked(prepare=_based_padding_counted, core=_based.based_core,
+                                 pads={"w": 1.0})                                    # BUG: pads w with 1
+
+
+def _run_based(chunked, q, k, v, scale, use_norm, initial_state, output_final_state, cu_seqlens, chunk_size):
+    return call("chunk", "based", chunked, dict(q=q, k=k, v=v), scale=scale, initial_state=initial_state,
+                output_final_state=output_final_state, cu_seqlens=cu_seqlens, chunk_size=chunk_size, use_norm=use_norm)
+
+
+def chunk_based_copy(q, k, v, scale=None, use_norm=True, initial_state=None, output_final_state=False,
+                     cu_seqlens=None, chunk_size=64):
+    """The chunk kernel without a bug (the base of the based bug below)."""
+    return _run_based(_BASED_COPY, q, k, v, scale, use_norm, initial_state, output_final_state, cu_seqlens,
+                      chunk_size)
+
+
+def chunk_based_padding_counted(q, k, v, scale=None, use_norm=True, initial_state=None, output_final_state=False,
+                                cu_seqlens=None, chunk_size=64):
+    """The padding of the last chunk (T not a multiple of chunk_size, or varlen segments packed to one length)
+    counts in the normalizer's z0: the padded steps' k and v are 0, but each adds 1 to Σ 1. The outputs of
+    real steps precede the padding and stay right; the final state's z0 (and every later read of it) is
+    wrong. Wrong with use_norm and T % chunk_size ≠ 0."""
+    return _run_based(_BASED_PADDING_COUNTED, q, k, v, scale, use_norm, initial_state, output_final_state,
+                      cu_seqlens, chunk_size)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -437,9 +473,12 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "nonzero gates with an initial state, or T > chunk_size", "lrnnspec.impls.hgrn:chunk_hgrn"),
     FamilyBug("gated_oja_rule.read_before_write", "gated_oja_rule", chunk_gated_oja_rule_read_before_write,
               "forward", "any β ≠ 0", "lrnnspec.impls.gated_oja_rule:chunk_gated_oja_rule"),
+    FamilyBug("based.padding_counted", "based", chunk_based_padding_counted, "final_state",
+              "use_norm and T not a multiple of chunk_size", "lrnnspec.impls.based:chunk_based"),
 ]
 
 # family → the bug-free copies the bugs derive from
 CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy,
                                     "rwkv6": chunk_rwkv6_copy, "lightning_attn": chunk_lightning_attn_copy,
-                                    "hgrn": chunk_hgrn_copy, "gated_oja_rule": chunk_gated_oja_rule_copy}
+                                    "hgrn": chunk_hgrn_copy, "gated_oja_rule": chunk_gated_oja_rule_copy,
+                                    "based": chunk_based_copy}

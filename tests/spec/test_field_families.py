@@ -177,10 +177,39 @@ def native_precond_kda(x, init, dtype):
     return out.astype(np.float64), {"S": S.astype(np.float64), "A": A.astype(np.float64)}
 
 
+def native_based(x, init, dtype):
+    """Based in ``dtype`` (use_norm): moments s0 + v, S1 + k⊗v, S2 + (k·k)·v, z0 + 1, z1 + k, z2 + k·k; the read
+    n = (s0 + Σ_i S1[i]·q̃_i) + 0.5·Σ_i (Σ_j S2[i, j]·q̃_j)·q̃_i, d likewise, o = n / (d + eps), sums left to
+    right."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    q, k, v = (c(x[n]) for n in ("q", "k", "v"))
+    scale, half, one, eps = c(q.shape[-1] ** -0.5), c(0.5), c(1.0), c(1e-6)
+    m = {n: c(init[n]) for n in ("s0", "S1", "S2", "z0", "z1", "z2")}
+    out = np.zeros(v.shape, dtype)
+
+    def read(m0, m1, m2, qs):
+        inner = m2[..., :, 0, :] * qs[..., None, 0, None]           # Σ_j m2[i, j]·q̃_j → [.., K, V]
+        for j in range(1, qs.shape[-1]):
+            inner = inner + m2[..., :, j, :] * qs[..., None, j, None]
+        return (m0 + _dot(m1, qs, dtype)) + half * _dot(inner, qs, dtype)
+
+    for t in range(q.shape[1]):
+        kt, vt = k[:, t], v[:, t]
+        kk = kt[..., :, None] * kt[..., None, :]
+        m["s0"], m["S1"] = m["s0"] + vt, m["S1"] + kt[..., :, None] * vt[..., None, :]
+        m["S2"] = m["S2"] + kk[..., None] * vt[..., None, None, :]
+        m["z0"], m["z1"], m["z2"] = m["z0"] + one, m["z1"] + kt, m["z2"] + kk
+        qs = q[:, t] * scale
+        n = read(m["s0"], m["S1"], m["S2"], qs)
+        d = read(m["z0"][..., None], m["z1"][..., None], m["z2"][..., None], qs)
+        out[:, t] = n / (d + eps)
+    return out.astype(np.float64), {n: a.astype(np.float64) for n, a in m.items()}
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
                 "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
                 "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule,
-                "precond_kda": native_precond_kda}
+                "precond_kda": native_precond_kda, "based": native_based}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
