@@ -156,6 +156,17 @@ def based_to_linear_attention(q, k, v, scale=None, use_norm=True, eps=1e-6):
                                 "v": _f(v)}, {"scale": 1.0, "normalize": use_norm, "normalize_eps": eps}
 
 
+def rebased_to_linear_attention(q, k, v, scale=None, use_norm=True, eps=1e-6):
+    """ReBased as linear_attention on quadratic features: (q̃·k)² = vec(q̃ ⊗ q̃)·vec(k ⊗ k), q̃ = scale·q;
+    linear_attention's scale 1, normalize = use_norm with normalize_eps = eps. Feature dimension K²."""
+    q, k = _f(q), _f(k)
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    q = scale * q
+    square = lambda x: (x[..., :, None] * x[..., None, :]).reshape(*x.shape[:-1], -1)  # noqa: E731
+    return "linear_attention", {"q": square(q), "k": square(k), "v": _f(v)}, \
+        {"scale": 1.0, "normalize": use_norm, "normalize_eps": eps}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -1,5 +1,5 @@
 """Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
-rwkv6, lightning_attn, hgrn, gated_oja_rule, based), for the certifier's meta-test ``test_planted_families.py``.
+rwkv6, lightning_attn, hgrn, gated_oja_rule, based, rebased), for the certifier's meta-test ``test_planted_families.py``.
 
 ``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
 realistic bug, with the certifier property that must reject it (``expected_property``; others may
@@ -22,6 +22,7 @@ import torch
 
 from lrnnspec.harness.sequence import PROPERTIES
 from lrnnspec.impls import based as _based
+from lrnnspec.impls import rebased as _rebased
 from lrnnspec.impls import comba as _comba
 from lrnnspec.impls import gdn2 as _gdn2
 from lrnnspec.impls import kda as _kda
@@ -453,6 +454,42 @@ def chunk_based_padding_counted(q, k, v, scale=None, use_norm=True, initial_stat
 
 
 # =====================================================================================================
+# rebased
+# =====================================================================================================
+def _rebased_unscaled_state_read(xs, state, p, size):
+    """:func:`lrnnspec.impls.rebased.rebased_core` with the entering moments read by the unscaled query."""
+    q, k, v = (to_chunks(xs[n], size) for n in ("q", "k", "v"))
+    raw, q = q, q * p.scale
+    a = q @ k.transpose(-1, -2)
+    f = (a * a).masked_fill(~causal_mask(size, q.device), 0.0)
+    kk = k[..., :, None] * k[..., None, :]
+    ups = {"S2": torch.einsum("...cij,...cv->...ijv", kk, v)}
+    if p.use_norm:
+        ups["z2"] = kk.sum(-3)
+    entering, final = {}, {}
+    for name, up in ups.items():
+        entering[name], final[name] = _based._prefix(state[name], up)
+    o = torch.einsum("...ci,...cj,...ijv->...cv", raw, raw, entering["S2"]) + f @ v            # BUG: raw q
+    if p.use_norm:
+        den = torch.einsum("...ci,...cj,...ij->...c", raw, raw, entering["z2"])[..., None] + f.sum(-1, keepdim=True)
+        o = o / (den + p.eps)
+    return from_chunks(o), final
+
+
+_REBASED_UNSCALED = Chunked(prepare=lambda x, p: {n: x[n] for n in ("q", "k", "v")}, core=_rebased_unscaled_state_read)
+
+
+def chunk_rebased_unscaled_state_read(q, k, v, scale=None, use_norm=True, initial_state=None,
+                                      output_final_state=False, cu_seqlens=None, chunk_size=64):
+    """The entering moments are read with q instead of scale·q (the scale applied only to the intra-chunk
+    scores): every read of the carried state is off by scale², its normalizer too. Wrong whenever a state
+    enters a chunk (an initial state, or T > chunk_size) and scale ≠ 1 (with use_norm, also unless the
+    numerator and normalizer happen to scale alike: a ratio mixing carried and in-chunk terms)."""
+    return call("chunk", "rebased", _REBASED_UNSCALED, dict(q=q, k=k, v=v), scale=scale, initial_state=initial_state,
+                output_final_state=output_final_state, cu_seqlens=cu_seqlens, chunk_size=chunk_size, use_norm=use_norm)
+
+
+# =====================================================================================================
 # the corpus
 # =====================================================================================================
 PLANTED_FAMILIES: list[FamilyBug] = [
@@ -475,10 +512,12 @@ PLANTED_FAMILIES: list[FamilyBug] = [
               "forward", "any β ≠ 0", "lrnnspec.impls.gated_oja_rule:chunk_gated_oja_rule"),
     FamilyBug("based.padding_counted", "based", chunk_based_padding_counted, "final_state",
               "use_norm and T not a multiple of chunk_size", "lrnnspec.impls.based:chunk_based"),
+    FamilyBug("rebased.unscaled_state_read", "rebased", chunk_rebased_unscaled_state_read, "forward",
+              "an initial state or T > chunk_size, scale ≠ 1", "lrnnspec.impls.rebased:chunk_rebased"),
 ]
 
 # family → the bug-free copies the bugs derive from
 CORE_COPIES: dict[str, Callable] = {"kda": chunk_kda_copy, "gdn2": chunk_gdn2_copy, "comba": chunk_comba_copy,
                                     "rwkv6": chunk_rwkv6_copy, "lightning_attn": chunk_lightning_attn_copy,
                                     "hgrn": chunk_hgrn_copy, "gated_oja_rule": chunk_gated_oja_rule_copy,
-                                    "based": chunk_based_copy}
+                                    "based": chunk_based_copy, "rebased": _rebased.chunk_rebased}

@@ -1,5 +1,5 @@
 """The families added for the rest of the field — kda, gdn2, comba (the erase-key delta core of
-:mod:`lrnnspec.impls.kda`), rwkv6, lightning_attn, hgrn, gated_oja_rule, based — their recurrent and chunk forms against the spec.
+:mod:`lrnnspec.impls.kda`), rwkv6, lightning_attn, hgrn, gated_oja_rule, based, rebased — their recurrent and chunk forms against the spec.
 
 Properties: every form equals the spec's fp64 evaluation in float64 on Hypothesis-drawn cases across
 chunk boundaries (16, 64), varlen with empty segments, GVA where the family has it, initial states,
@@ -20,7 +20,7 @@ from lrnnspec.strategies import cases
 
 from ._families import assert_matches_spec, form, rel_err, run, strong_gate_case, vjp
 
-FAMILIES = ("kda", "gdn2", "comba", "rwkv6", "lightning_attn", "hgrn", "gated_oja_rule", "based")
+FAMILIES = ("kda", "gdn2", "comba", "rwkv6", "lightning_attn", "hgrn", "gated_oja_rule", "based", "rebased")
 FP64_TOL = 1e-11
 
 

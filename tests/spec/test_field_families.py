@@ -206,10 +206,33 @@ def native_based(x, init, dtype):
     return out.astype(np.float64), {n: a.astype(np.float64) for n, a in m.items()}
 
 
+def native_rebased(x, init, dtype):
+    """ReBased in ``dtype`` (use_norm): S2 + (k·k)·v, z2 + k·k; n = Σ_i (Σ_j S2[i, j]·q̃_j)·q̃_i left to right,
+    d likewise from z2, o = n / (d + eps)."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    q, k, v = (c(x[n]) for n in ("q", "k", "v"))
+    scale, eps = c(q.shape[-1] ** -0.5), c(1e-6)
+    S2, z2, out = c(init["S2"]), c(init["z2"]), np.zeros(v.shape, dtype)
+
+    def read(m2, qs):
+        inner = m2[..., :, 0, :] * qs[..., None, 0, None]
+        for j in range(1, qs.shape[-1]):
+            inner = inner + m2[..., :, j, :] * qs[..., None, j, None]
+        return _dot(inner, qs, dtype)
+
+    for t in range(q.shape[1]):
+        kk = k[:, t, ..., :, None] * k[:, t, ..., None, :]
+        S2, z2 = S2 + kk[..., None] * v[:, t, ..., None, None, :], z2 + kk
+        qs = q[:, t] * scale
+        out[:, t] = read(S2, qs) / (read(z2[..., None], qs) + eps)
+    return out.astype(np.float64), {"S2": S2.astype(np.float64), "z2": z2.astype(np.float64)}
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
                 "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
                 "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule,
-                "precond_kda": native_precond_kda, "based": native_based}
+                "precond_kda": native_precond_kda, "based": native_based,
+                "rebased": native_rebased}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)

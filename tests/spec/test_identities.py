@@ -150,6 +150,16 @@ def test_based_is_linear_attention_on_taylor_features(use_norm):
     assert np.all(np.abs(a.output - b.output) <= a.output_bound + b.output_bound)
 
 
+@pytest.mark.parametrize("use_norm", [True, False])
+def test_rebased_is_linear_attention_on_quadratic_features(use_norm):
+    rng = np.random.default_rng(41)
+    x = {"q": rng.integers(-8, 9, (1, 9, 2, 4)) / 8, "k": rng.integers(-8, 9, (1, 9, 2, 4)) / 8,
+         "v": rng.standard_normal((1, 9, 2, 3))}
+    target, y, opts = mappings.rebased_to_linear_attention(**x, use_norm=use_norm)
+    a, b = exact("rebased", x, use_norm=use_norm), exact(target, y, **opts)
+    assert np.all(np.abs(a.output - b.output) <= a.output_bound + b.output_bound)
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)

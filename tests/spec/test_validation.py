@@ -113,6 +113,8 @@ CASES = [
     case("based-eps-zero", "based", lambda x: None, OptionError, "eps", eps=0.0),
     case("based-norm-choice", "based", lambda x: None, OptionError, "use_norm", use_norm="yes"),
     case("based-nan-key", "based", poke("k", (0, 1, 0, 0), np.nan), NonFiniteError, "k"),
+    case("rebased-key-dim", "rebased", set_("k", lambda k: k[..., :-1]), ShapeError, "k"),
+    case("rebased-eps-negative", "rebased", lambda x: None, OptionError, "eps", eps=-1e-6),
     case("unknown-input", "delta_rule", set_("w", np.zeros(1)), SpecError, "w"),
     case("missing-input", "delta_rule", lambda x: x.pop("beta"), SpecError, "beta"),
     case("complex", "delta_rule", set_("v", lambda v: v.astype(complex)), SpecError, "v"),
