@@ -48,7 +48,8 @@ def step(ar, s, x, p):
 
 FAMILY = register(Family(
     name="momentum_delta_rule",
-    recurrence="M_t = μ_t M_{t-1} + η_t k_t (S_{t-1}ᵀp̂_t − v_t)ᵀ;  S_t = α_t S_{t-1} − β_t M_t;  o_t = scale·S_tᵀq_t;  "
+    recurrence="M_t = μ_t M_{t-1} + η_t k_t (S_{t-1}ᵀp̂_t − v_t)ᵀ;  S_t = α_t S_{t-1} − β_t M_t;  "
+               "o_t = scale·S_tᵀq_t;  "
                "α = exp(log_alpha), μ = exp(log_mu);  p̂ = p or α·p",
     inputs=(Input("q", ("B", "T", "H", "K"), doc="queries", role="query"),
             Input("k", ("B", "T", "H", "K"), doc="keys (the momentum's write direction)", role="key"),

@@ -18,7 +18,9 @@ Eigenvalues: of (I − β (k ⊙ m) kᵀ) Diag(e^g): 1 − β kᵀ(k ⊙ m) alon
 
 import math
 
-from ..family import LOG_GATE, SCALE, UNIT_KEYS, Domain, Family, Input, Option, StateComponent, positive_finite, register
+from ..family import (
+    LOG_GATE, SCALE, UNIT_KEYS, Domain, Family, Input, Option, StateComponent, positive_finite, register,
+)
 from ._common import delta_chunk_flops, readout_q
 
 UNIT_RATE = Domain(0.0, 1.0, "a rate in [0, 1]")

@@ -1,5 +1,6 @@
 """Planted bugs in the chunk forms of the families added for the rest of the field (kda, gdn2, comba,
-rwkv6, lightning_attn, hgrn, gated_oja_rule, based, rebased), for the certifier's meta-test ``test_planted_families.py``.
+rwkv6, lightning_attn, hgrn, gated_oja_rule, based, rebased), for the certifier's meta-test
+``test_planted_families.py``.
 
 ``PLANTED_FAMILIES``: kernels with the public signature of one of our chunk forms, each carrying ONE
 realistic bug, with the certifier property that must reject it (``expected_property``; others may

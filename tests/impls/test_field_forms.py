@@ -1,5 +1,6 @@
 """The families added for the rest of the field — kda, gdn2, comba (the erase-key delta core of
-:mod:`lrnnspec.impls.kda`), rwkv6, lightning_attn, hgrn, gated_oja_rule, based, rebased — their recurrent and chunk forms against the spec.
+:mod:`lrnnspec.impls.kda`), rwkv6, lightning_attn, hgrn, gated_oja_rule, based, rebased — their recurrent and
+chunk forms against the spec.
 
 Properties: every form equals the spec's fp64 evaluation in float64 on Hypothesis-drawn cases across
 chunk boundaries (16, 64), varlen with empty segments, GVA where the family has it, initial states,
