@@ -113,7 +113,7 @@ def test_conformance_in_worker_processes_gives_the_same_matrix(tmp_path):
     (["--jobs", "0"], "--jobs must be a positive integer"),
     (["--timeout", "0"], "--timeout must be a positive number of seconds"),
     (["--device", "gpu"], "--device must be a torch device"),
-    (["--backend", "fla"], "--backend fla: these peer kernels run on a GPU only; add --device cuda"),
+    (["--backend", "torch,fla"], "are reported apart from lrnnspec's own (torch); run them separately"),
     (["--backend", "nope"], "--backend must be a comma-separated subset of torch, triton, fla"),
 ])
 def test_conformance_rejects_bad_arguments(tmp_path, capsys, argv, message):

@@ -32,7 +32,7 @@ from .kernel import TORCH_DTYPES, Kernel, check_contracts
 from .runner import run_property
 from .scope import LABELS, Scope
 from .sequence import LONG_LENGTHS, MAX_LEN
-from .verdicts import BLOCKING, ERROR, Verdict
+from .verdicts import BLOCKING, ERROR, PASS, Verdict
 
 CERTIFICATE_VERSION = 2
 
@@ -68,7 +68,9 @@ class Certificate:
 
     @property
     def certified(self) -> bool:
-        return not self.could_not_run and bool(self.verdicts) and all(v.status not in BLOCKING for v in self.verdicts)
+        """Nothing failed and something passed (every property unsupported certifies nothing)."""
+        return not self.could_not_run and any(v.status == PASS for v in self.verdicts) \
+            and all(v.status not in BLOCKING for v in self.verdicts)
 
     @property
     def errored(self) -> bool:
@@ -88,7 +90,8 @@ class Certificate:
         scope = Scope(**self.scope).line() if self.scope else "scope not negotiated"
         if self.lengths and self.lengths["max"] < MAX_LEN:
             scope += f"; lengths capped at T ≤ {self.lengths['max']}"
-        head = "CERTIFIED" if self.certified else "NOT CERTIFIED" if self.failed else "NOT CERTIFIED (harness error)"
+        head = ("CERTIFIED" if self.certified else "NOT CERTIFIED" if self.failed else
+                "NOT CERTIFIED (harness error)" if self.errored else "NOTHING CERTIFIED (no property could run)")
         refused = (self.scope or {}).get("dtypes") or {}
         return f"{head} ({', '.join(d for d in self.dtypes if d not in refused) or 'no dtype'}; {scope})"
 

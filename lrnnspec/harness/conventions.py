@@ -65,7 +65,10 @@ class Convention:
     ``final_state``       keyword of the flag asking for the final state (``None``: no flag);
     ``always_state``      the kernel returns ``(output, state)`` on every call, unasked (``native``);
     ``dims``              keyword → a dimension symbol passed as an integer (fla's
-                          ``num_householder`` = n_h), when the kernel takes that keyword.
+                          ``num_householder`` = n_h), when the kernel takes that keyword;
+    ``none_state``        without an initial state, pass ``None`` for its keyword(s) rather than
+                          leave them out (set where the kernel names them: HF Kimi-Linear's recurrent
+                          form requires ``initial_state``).
 
     :func:`resolve` adapts a record to a kernel's signature: the spellings other libraries use for the
     same inputs and flags (:data:`ALIASES`, :data:`FINAL_FLAGS`, :data:`INITIAL_KEYWORDS`), a
@@ -82,6 +85,7 @@ class Convention:
     final_state: str | None = "output_final_state"
     always_state: bool = False
     dims: dict[str, str] = field(default_factory=dict)
+    none_state: bool = False
 
     def __post_init__(self):
         for where, names in (("input_transforms", self.input_transforms.values()),
@@ -198,6 +202,8 @@ def call_sequence(fn: Callable, *, convention: dict, inputs: dict, initial_state
     conv = Convention(**convention)
     kw = {conv.keyword(n): _to(conv.input_transforms.get(n), t) for n, t in inputs.items()}
     kw.update({conv.keyword(n): v for n, v in kwargs.items()})
+    if initial_state is None and conv.none_state:
+        kw.update(dict.fromkeys(conv.initial_keywords))
     if initial_state is not None:
         parts = {n: _to(conv.state_transforms.get(n), initial_state[n]) for n in state_names}
         if conv.initial_state is None:

@@ -102,6 +102,7 @@ class Prober:
         self.scope = Scope(required=list(required))
         self.fatal = False
         self.seen: list[str] = []          # the features probed, in order
+        self.dtype = "fp32"                # the probes' dtype: bf16 when the kernel refuses fp32
 
     # --- the probe inputs --------------------------------------------------------------------------
     def case(self, T: int, seed: int, **changes):
@@ -127,7 +128,7 @@ class Prober:
         a death, a hang) counts as acceptance — the properties will report it — and stops probing
         after a death or a hang."""
         try:
-            return self.dom.call(case, "fp32", initial_state=kw.pop("initial_state", None), **kw), None
+            return self.dom.call(case, self.dtype, initial_state=kw.pop("initial_state", None), **kw), None
         except PropertyFailure as failure:
             message = refusal(failure)
             if message is None:
@@ -154,8 +155,23 @@ class Prober:
         if message is not None and ENVIRONMENT.search(message):
             scope.could_not_run = message
             return scope
-        if message is not None:
-            self.lengths(message)
+        if message is not None and not self.lengths() and not self.fatal:
+            # refused at every length: fp32 itself, if bf16 is accepted (fla's chunk_delta_rule: "does not
+            # support float32"); a kernel that refuses both refuses everything, and its properties fail
+            self.dtype = "bf16"
+            _, bf16 = self.call(self.case(2, 0))
+            if bf16 is not None and ENVIRONMENT.search(bf16):
+                scope.dtypes["fp32"] = message
+                scope.could_not_run = f"{bf16} (in bf16; it refuses fp32: {message})"
+                return scope
+            if bf16 is not None:             # no dtype is refused more than another: none is "unsupported"
+                from .kernel import TORCH_DTYPES
+
+                self.dtype = "fp32"
+                self.dom.dtypes_probed.update(TORCH_DTYPES)
+                return scope
+            scope.dtypes["fp32"] = message
+            self.dom.dtypes_probed.add("bf16")
         if self.fatal:
             return scope
         t0 = max(scope.multiple, 2)
@@ -206,8 +222,9 @@ class Prober:
             return
         self.probe(feature, cases, **kw)
 
-    def lengths(self, message: str) -> None:
-        """The plain call at T = 2 was refused: find the multiple of T the kernel needs, if any."""
+    def lengths(self) -> bool:
+        """The plain call at T = 2 was refused: find the multiple of T the kernel needs, if any;
+        whether any length was accepted."""
         for m in (16, 32, 64, 128, 256):
             _, at_m = self.call(self.case(m, 0))
             if at_m is None:
@@ -217,9 +234,10 @@ class Prober:
                     self.scope.multiple = m
                     self.scope.constraints.append(f"T % {m} == 0")
                     self.scope.unsupported["partial_chunk"] = past
-                return
+                return True
             if self.fatal:
-                return
+                return True
+        return False
 
     def backward(self, case) -> None:
         if self.fatal:
@@ -230,6 +248,13 @@ class Prober:
             self.scope.unsupported["backward"] = message
         elif result is not None and not result.requires_grad:
             self.scope.unsupported["backward"] = "the output does not require grad for inputs that do"
+        elif result is not None:          # a backward that says it is not implemented refuses it too
+            try:
+                self.dom.call(case, self.dtype, want_state=False,
+                              grad={"output": torch.ones(result.output.shape, dtype=torch.float64)})
+            except PropertyFailure as failure:
+                if failure.detail.get("kind") == "backward" and failure.detail.get("exception") == "NotImplementedError":
+                    self.scope.unsupported["backward"] = str(failure)
 
     def option(self, name: str, value, cases) -> None:
         """An option: unsupported when not in the signature or refused; ignored when the output does

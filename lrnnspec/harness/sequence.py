@@ -36,6 +36,7 @@ from .verdicts import PropertyFailure
 PROPERTIES = ("scope", "forward", "final_state", "state_passing", "varlen", "causality", "chunk_size", "no_mutation",
               "nan_poison", "determinism", "contract", "finite", "negative_eigenvalues", "gradients", "permutation")
 MAX_LEN = 4 * 128 + 3           # the boundary tier: up to more than three chunks of the largest plausible chunk
+REQUIRED_CHUNK = 64      # the chunk size passed to a kernel whose signature requires one (the field's usual)
 LONG_TIER = ("forward", "final_state", "finite")      # properties that also draw T = long_len
 LONG_LENGTHS = {"dev": 256, "ci": 1024, "certify": 4096}
 CHUNK_SIZES = (16, 32)          # the chunk_size property's sizes besides the kernel's default
@@ -226,6 +227,7 @@ class SequenceDomain:
         if record is not None and record.always_state:
             self.conv = replace(self.conv, always_state=True)
         self.caps = capabilities(kernel.signature, self.conv)
+        self.conv = replace(self.conv, none_state=self.caps.initial_state)
         self.conv_json = self.conv.to_json()
 
     def takes(self, name: str) -> bool:
@@ -258,7 +260,10 @@ class SequenceDomain:
         return prober.case(t0, 1), prober.case(2 * t0, 2)
 
     def own_chunk(self) -> int | None:
-        """The kernel's default ``chunk_size``, when its signature declares one."""
+        """The kernel's default ``chunk_size``, when its signature declares one; :data:`REQUIRED_CHUNK`
+        when the signature requires one (mamba_ssm's SSD functions), which every call then passes."""
+        if self.conv.keyword("chunk_size") in self.k.signature.required:
+            return REQUIRED_CHUNK
         default = self.k.signature.defaults.get("chunk_size")
         return default if isinstance(default, int) and not isinstance(default, bool) and default > 0 else None
 
@@ -347,6 +352,8 @@ class SequenceDomain:
         kwargs = dict(self.options(case))
         if case.segments is not None:
             kwargs["cu_seqlens"] = torch.tensor(case.segments, dtype=torch.int64)
+        if chunk_size is None and self.conv.keyword("chunk_size") in self.k.signature.required:
+            chunk_size = REQUIRED_CHUNK
         if chunk_size is not None:
             kwargs["chunk_size"] = chunk_size
         sizes = dict(case.dims)

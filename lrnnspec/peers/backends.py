@@ -84,6 +84,8 @@ _FLA_REFERENCES = (
     *_fns("fla.ops.comba.naive", "comba", {"naive_recurrent_comba": "recurrent", "naive_chunk_comba": "chunk"}),
     *_fns("fla.ops.rwkv6.recurrent_naive", "rwkv6", {"naive_recurrent_rwkv6": "recurrent"}),
     *_fns("fla.ops.hgrn.naive", "hgrn", {"naive_recurrent_hgrn": "recurrent"}),
+    *_fns("fla.ops.based.naive", "based", {"naive_parallel_based": "parallel"}),
+    *_fns("fla.ops.rebased.naive", "rebased", {"naive_parallel_rebased": "parallel"}),
 )
 
 _FLA_TRITON = tuple(

@@ -50,6 +50,36 @@ FINDINGS: tuple[Finding, ...] = (
         "tests/peers/test_findings.py::test_mlstm_nan_input_gate_gradient",
     ),
     Finding(
+        "mlstm_custbw_normalizer_gradient",
+        "the custom backward drops the normalizer's gradient: q, k and gate gradients off by O(1)",
+        "bug",
+        (f"{_MLSTM}.chunkwise:mlstm_chunkwise__native_custbw",),
+        ("gradients",),
+        "mlstm_kernels/torch/chunkwise/native/bw.py: the backward takes the forward's normalizer `vecN_out` as "
+        "an input and differentiates h_t = Σ_s C̃_ts v_s / n_t with n_t held constant, but n_t = max(|Σ_s C̃_ts|, "
+        "e^{−m_t}) depends on q, k and the gates wherever |Σ C̃| is the larger term (almost always). The forward "
+        "and the v-gradient are right; the q, k, input- and forget-gate gradients are off by O(1) at ordinary "
+        "inputs (normal draws, T = 64). The autograd chunkwise form, the same computation, is right.",
+        "tests/peers/test_findings.py::test_mlstm_custbw_normalizer_gradient",
+        dtypes=("fp32",),
+    ),
+    Finding(
+        "mlstm_chunkwise_bf16_states",
+        "bf16 inputs: the chunkwise forms keep and return their states in bf16, and raise on a float32 initial state",
+        "bug",
+        (f"{_MLSTM}.chunkwise:mlstm_chunkwise__native_autograd", f"{_MLSTM}.chunkwise:mlstm_chunkwise__native_custbw"),
+        ("forward", "final_state", "state_passing", "chunk_size", "no_mutation", "nan_poison", "determinism",
+         "contract", "finite", "gradients", "permutation"),
+        "mlstm_kernels/torch/chunkwise/native/fw.py: the inter-chunk states C, n, m are computed and stored in the "
+        "inputs' dtype, so with bf16 inputs every chunk reads a state rounded to bf16 (the output drifts beyond "
+        "the mixed-bf16 contract after the first chunk; the final state C is about 20× outside it) and the "
+        "returned states are bf16 — where the recurrent form keeps float32 states. Passing those states back is "
+        "fine, but a float32 initial state (what the same functions return for fp32 inputs) raises `RuntimeError: "
+        "expected scalar type Float but found BFloat16` in the first chunk's matmul.",
+        "tests/peers/test_findings.py::test_mlstm_chunkwise_bf16_states",
+        dtypes=("bf16",),
+    ),
+    Finding(
         "comba_naive_recurrent_decays_before_the_error",
         "fla-core's recurrent Comba reference computes a different recurrence from its chunk reference and kernels",
         "bug",
@@ -64,17 +94,55 @@ FINDINGS: tuple[Finding, ...] = (
         "tests/peers/test_findings.py::test_comba_naive_recurrent_decays_before_the_error",
     ),
     Finding(
+        "kda_naive_chunk_nan_gradient",
+        "NaN gradients under strong (legal) gates: the exponential is taken before the causal mask",
+        "bug",
+        ("fla.ops.kda.naive:naive_chunk_kda",),
+        ("gradients",),
+        "fla/ops/kda/naive.py::naive_chunk_kda builds the chunk's KKᵀ matrix as "
+        "`k * (g - g_i).exp()` for every row of the chunk and masks the upper triangle afterwards "
+        "(`A.masked_fill(mask, 0)`). Above the diagonal g − g_i is minus a partial sum of log-gates, so with "
+        "strong gates (a within-chunk sum below −88.7) the masked entries are e^{+x} = inf in float32: the "
+        "forward is right (they are masked to 0), but autograd's backward of exp multiplies the mask's zero "
+        "gradient by inf, and NaN flows to q, k, g and β. Masking the exponent (or clamping it at 0) before "
+        "exp fixes it; fla-core's naive_recurrent_kda and its Triton kernels do not have it.",
+        "tests/peers/test_findings.py::test_kda_naive_chunk_nan_gradient",
+    ),
+    Finding(
+        "fla_fused_recurrent_gva_unchecked",
+        "accepts more value heads than key heads without a check and returns unwritten memory for the extra ones",
+        "bug",
+        tuple(f"fla.ops.{m}:fused_recurrent_{m}" for m in ("linear_attn", "gla", "simple_gla", "retention",
+                                                           "delta_rule")),
+        ("forward", "final_state", "state_passing", "varlen", "causality", "nan_poison", "determinism", "contract",
+         "negative_eigenvalues", "gradients", "permutation", "finite", "no_mutation"),
+        "fla/ops/common/fused_recurrent.py::fused_recurrent_fwd (behind fused_recurrent_gla, _simple_gla, "
+        "_linear_attn and _retention) and fla/ops/delta_rule/fused_recurrent.py::fused_recurrent_delta_rule_fwd read "
+        "`B, T, H, K, V = *k.shape, v.shape[-1]`, allocate the output like v — `q.new_empty(NK, *v.shape)`, HV "
+        "heads — and the final state with H heads, and launch `NV * NK * N * H` programs that index v with the "
+        "key head count. With v of HV > H heads nothing refuses: part of the output is never written "
+        "(`new_empty`: whatever the allocator held — values like 5e-42 that change when unrelated inputs change, "
+        "which the causality property sees), the rest reads the wrong value rows, and the final state has H "
+        "heads. These families have no grouped value heads in fla-core 0.6.0; a shape check (or broadcasting q, k) "
+        "is missing. fused_recurrent_gated_delta_rule and fused_recurrent_kda, which support them, are right.",
+        "tests/peers/test_findings.py::test_fla_fused_recurrent_gva_unchecked",
+        dtypes=("fp32",),
+    ),
+    Finding(
         "fla_naive_float32_output",
         "returns float32 outputs for bfloat16 inputs",
         "bug",
         ("fla.ops.comba.naive:naive_chunk_comba", "fla.ops.comba.naive:naive_recurrent_comba",
          "fla.ops.gated_delta_rule.naive:naive_chunk_gated_delta_rule",
-         "fla.ops.gated_delta_rule.naive:naive_recurrent_gated_delta_rule"),
+         "fla.ops.gated_delta_rule.naive:naive_recurrent_gated_delta_rule",
+         "fla.ops.simple_gla.naive:naive_chunk_simple_gla", "fla.ops.simple_gla.naive:naive_parallel_simple_gla"),
         ("contract",),
-        "the references cast every input to float32 (`map(lambda x: x.transpose(1, 2).contiguous().to(torch.float32), "
-        "...)`) and allocate the output with `.to(v)` after v was cast, so the output keeps float32 where the "
-        "function's Triton counterparts return the inputs' dtype. The values are accurate (more than the "
-        "bf16 contract asks); a caller that feeds the result to bf16 code gets a silent dtype change.",
+        "the references cast their inputs to float32 first (`.to(torch.float32)` in fla/ops/comba/naive.py, "
+        "gated_delta_rule/naive.py, simple_gla/naive.py) and never back: the comba and gated-delta-rule ones "
+        "allocate the output with `.to(v)` after v was cast, naive_parallel_simple_gla reads `dtype = q.dtype` "
+        "after the cast, naive_chunk_simple_gla returns the float32 result as is. The values are accurate (more "
+        "than the bf16 contract asks); a caller gets a silent dtype change where the function's Triton "
+        "counterparts return the inputs' dtype.",
         "tests/peers/test_findings.py::test_fla_naive_float32_output",
         dtypes=("bf16",),
     ),

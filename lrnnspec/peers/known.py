@@ -46,6 +46,8 @@ KNOWN: dict[str, Known] = {
     "fla.ops.generalized_delta_rule.dplr.naive:dplr_recurrence": Known("dplr", "heads-first"),
     "fla.ops.generalized_delta_rule.dplr.naive:dplr_chunkwise": Known("dplr", "heads-first"),
     "fla.ops.rwkv6.recurrent_naive:naive_recurrent_rwkv6": Known("rwkv6", "heads-first"),
+    "fla.ops.based.naive:naive_parallel_based": Known("based", "heads-first"),
+    "fla.ops.rebased.naive:naive_parallel_rebased": Known("rebased", "heads-first"),
     # mlstm_kernels 2.0.6: [B, NH, S, D] inputs, (c, n, m) states, return_last_states
     **{f"mlstm_kernels.torch.{module}:{fn}": Known("mlstm", convention="mlstm_kernels")
        for module, fn in (("chunkwise", "mlstm_chunkwise__native_autograd"),
@@ -57,8 +59,10 @@ KNOWN: dict[str, Known] = {
     # (selective_scan_interface imports the CUDA extension at the top; the reference never calls it)
     "mamba_ssm.ops.selective_scan_interface:selective_scan_ref": Known(
         "mamba", convention="mamba_ssm", env={"LRNNSPEC_ABSENT_EXTENSIONS": "selective_scan_cuda"}),
-    "mamba_ssm.ops.triton.ssd_combined:ssd_chunk_scan_combined_ref": Known("mamba2", convention="mamba_ssm"),
-    "mamba_ssm.ops.triton.ssd_combined:mamba_chunk_scan_combined": Known("mamba2", convention="mamba_ssm"),
+    "mamba_ssm.ops.triton.ssd_combined:ssd_chunk_scan_combined_ref": Known(
+        "mamba2", convention="mamba_ssm", env={"LRNNSPEC_ABSENT_EXTENSIONS": "selective_scan_cuda"}),
+    "mamba_ssm.ops.triton.ssd_combined:mamba_chunk_scan_combined": Known(
+        "mamba2", convention="mamba_ssm", env={"LRNNSPEC_ABSENT_EXTENSIONS": "selective_scan_cuda"}),
     # HF transformers (Qwen3-Next and OLMo-hybrid carry copies of the same functions)
     **{f"transformers.models.{model}:{fn}": Known("gated_delta_rule", parameters=params,
                                                  defaults={"chunk_size": 64} if "chunk" in fn else {}, notes=_HF_NOTE)

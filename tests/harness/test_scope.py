@@ -62,3 +62,22 @@ def test_a_kernel_this_machine_cannot_run_is_could_not_run_here_exit_3(tmp_path,
     assert main(["certify", f"{os.path.dirname(__file__)}/missing_dependency.py:kernel", "--family",
                  "gated_delta_rule"]) == 3
     assert "needs the module 'mamba_ssm_cuda_ext'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kernel, refused", [("refuses_fp32", "fp32"), ("refuses_bf16", "bf16")])
+def test_a_refused_dtype_is_unsupported_with_the_kernels_message_and_the_other_certified(kernel, refused):
+    cert = certify(f"{os.path.dirname(__file__)}/scope_kernels.py:{kernel}", "gated_delta_rule", profile="dev",
+                   dtypes=["fp32", "bf16"], properties=["forward", "final_state"], max_examples=3, database=None)
+    assert cert.certified and set(cert.scope["dtypes"]) == {refused}
+    for v in cert.verdicts:
+        assert v.status == ("unsupported" if v.dtype == refused else "pass"), (v.property, v.dtype, v.reason)
+        if v.dtype == refused:
+            assert v.reason.startswith(f"{refused} unsupported (") and "float" in v.reason
+    assert cert.summary.endswith(f", {refused})") and f"CERTIFIED ({({'fp32', 'bf16'} - {refused}).pop()};" in cert.summary
+
+
+def test_a_kernel_refusing_every_dtype_is_not_certified():
+    cert = certify(f"{os.path.dirname(__file__)}/../harness/hostile.py:raises_always", "linear_attention",
+                   profile="dev", dtypes=["fp32", "bf16"], properties=["forward"], max_examples=2, database=None)
+    assert not cert.certified and cert.scope["dtypes"] == {}
+    assert [v.status for v in cert.verdicts] == ["fail", "fail"]

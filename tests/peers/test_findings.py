@@ -6,8 +6,13 @@ of the harness fails here."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -131,3 +136,154 @@ def test_fla_naive_float32_output():
         params = inspect.signature(fn).parameters
         out = fn(**{n: t for n, t in x.items() if n in params})
         assert out[0].dtype == torch.float32, target
+
+
+# --- kda_naive_chunk_nan_gradient -----------------------------------------------------------------------
+def kda_float64(q, k, v, g, beta, scale):
+    """KDA (Kimi Linear, 2025) for one head, float64: S_t = (I − β_t k_t k_tᵀ) Diag(e^{g_t}) S_{t−1} + β_t k_t v_tᵀ,
+    o_t = scale · S_tᵀ q_t; q, k, g [T, K], v [T, V], beta [T]."""
+    S = torch.zeros(k.shape[1], v.shape[1], dtype=torch.float64)
+    out = []
+    for t in range(k.shape[0]):
+        S = torch.exp(g[t])[:, None] * S
+        S = S + beta[t] * torch.outer(k[t], v[t] - S.T @ k[t])
+        out.append(scale * S.T @ q[t])
+    return torch.stack(out)
+
+
+def test_kda_naive_chunk_nan_gradient():
+    """Strong gates (log-gate −2 per step, legal: any g ≤ 0 is) make the within-chunk sum reach −128:
+    ``(g - g_i).exp()`` is computed for the whole chunk before the causal mask, so the masked
+    entries are e^{+128} = inf in float32. The forward masks them to 0; the backward of exp
+    multiplies the mask's zero gradient by inf."""
+    gen = torch.Generator().manual_seed(0)
+    T, K, V = 64, 2, 2
+    q, v = torch.randn(T, K, generator=gen, dtype=torch.float64), torch.randn(T, V, generator=gen, dtype=torch.float64)
+    k = torch.nn.functional.normalize(torch.randn(T, K, generator=gen, dtype=torch.float64), dim=-1)
+    g, beta = torch.full((T, K), -2.0, dtype=torch.float64), torch.full((T,), 0.5, dtype=torch.float64)
+    qe = q.clone().requires_grad_(True)
+    exact = kda_float64(qe, k, v, g, beta, K ** -0.5)
+    exact.sum().backward()
+    assert torch.isfinite(qe.grad).all()
+
+    naive = pytest.importorskip("fla.ops.kda.naive")
+    x = {n: t.float()[None, :, None].clone() for n, t in dict(q=q, k=k, v=v, g=g, beta=beta).items()}   # [1,T,1,·]
+    x["q"].requires_grad_(True)
+    o, _ = naive.naive_chunk_kda(**x, chunk_size=64)
+    assert torch.allclose(o[0, :, 0].double(), exact.detach(), atol=1e-4)            # the forward is right
+    o.sum().backward()
+    assert x["q"].grad.isnan().any(), "the gradient is finite: the finding is fixed"
+    rec = {n: t.detach().clone().requires_grad_(n == "q") for n, t in x.items()}
+    o_rec, _ = naive.naive_recurrent_kda(**rec)
+    o_rec.sum().backward()
+    assert torch.isfinite(rec["q"].grad).all()                 # fla-core's recurrent reference is fine
+
+
+# --- fla_fused_recurrent_gva_unchecked ------------------------------------------------------------------
+_GVA_SCRIPT = """
+import json, torch
+from lrnnspec.peers import shims
+shims.install_requested()
+from fla.ops.linear_attn import fused_recurrent_linear_attn
+from fla.ops.gla import fused_recurrent_gla
+from fla.ops.simple_gla import fused_recurrent_simple_gla
+from fla.ops.retention import fused_recurrent_retention
+from fla.ops.delta_rule import fused_recurrent_delta_rule
+gen = torch.Generator().manual_seed(0)
+q, k = (torch.randn(1, 3, 1, 2, generator=gen, dtype=torch.float64) for _ in range(2))
+k = torch.nn.functional.normalize(k, dim=-1)
+v = torch.randn(1, 3, 2, 2, generator=gen, dtype=torch.float64)
+x = dict(q=q.float(), k=k.float(), v=v.float(), output_final_state=True)
+out = {}
+for name, fn, extra in (("linear_attn", fused_recurrent_linear_attn, {}),
+                        ("gla", fused_recurrent_gla, {"gk": torch.zeros(1, 3, 1, 2)}),
+                        ("simple_gla", fused_recurrent_simple_gla, {"g": torch.zeros(1, 3, 1)}),
+                        ("retention", fused_recurrent_retention, {}),
+                        ("delta_rule", fused_recurrent_delta_rule, {"beta": torch.ones(1, 3, 1)})):
+    o, s = fn(**x, **extra)
+    out[name] = {"o": o.double().tolist(), "state_shape": list(s.shape)}
+out["inputs"] = {"q": q.tolist(), "k": k.tolist(), "v": v.tolist()}
+print(json.dumps(out))
+"""
+
+
+def test_fla_fused_recurrent_gva_unchecked(tmp_path):
+    """v with two heads and q, k with one: the kernels neither refuse nor broadcast. The output has two
+    heads, the final state one; the second head's output is not linear attention's (float64 below) —
+    the values read are whatever the kernel finds past the rows it owns."""
+    if importlib.util.find_spec("fla") is None:
+        pytest.skip("fla-core is not installed")
+    env = dict(os.environ, TRITON_INTERPRET="1", LRNNSPEC_TRITON_AUTOTUNE="first")
+    run = subprocess.run([sys.executable, "-c", _GVA_SCRIPT], capture_output=True, text=True, timeout=600, env=env,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    q, k, v = (torch.tensor(out["inputs"][n], dtype=torch.float64)[0] for n in "qkv")
+    # linear attention (and GLA with g = 0, retention's first step, the delta rule at t = 0), each value head
+    # reading the single key head: o_t = scale Σ_{s≤t} (q_t·k_s) v_s
+    scores = torch.tril(q[:, 0] @ k[:, 0].T) * 2 ** -0.5                # [T, T]
+    exact = torch.einsum("ts,shv->thv", scores, v)                      # [T, HV, V]
+    for name in ("linear_attn", "gla", "simple_gla", "retention", "delta_rule"):
+        assert out[name]["state_shape"] == [1, 1, 2, 2], name             # one state: q's head count, not v's
+        o = torch.tensor(out[name]["o"], dtype=torch.float64)[0]
+        assert o.shape == exact.shape
+        assert torch.allclose(o[0, 0], exact[0, 0], atol=1e-5), name         # head 0 at t = 0 is right
+    for name in ("linear_attn", "gla", "simple_gla"):                        # all equal linear attention here
+        o = torch.tensor(out[name]["o"], dtype=torch.float64)[0]
+        assert not torch.allclose(o[:, 1], exact[:, 1], atol=1e-2), f"{name}: head 1 is right — the finding is fixed"
+
+
+# --- mlstm_custbw_normalizer_gradient -----------------------------------------------------------------
+def test_mlstm_custbw_normalizer_gradient():
+    """At ordinary inputs (T = 64 normal draws, D = 4) the custom-backward chunkwise form's forward is right
+    and its v-gradient too, but its q, k, i and f gradients are off by O(1): the backward treats the
+    normalizer n_t = max(|Σ_s C̃_ts|, e^{−m_t}) as a constant. The autograd form, on the same inputs, is
+    right to 1e-4."""
+    gen = torch.Generator().manual_seed(0)
+    S, D = 64, 4
+    x = [torch.randn(S, D, generator=gen, dtype=torch.float64) for _ in range(3)]
+    x += [torch.randn(S, generator=gen, dtype=torch.float64) for _ in range(2)]
+    leaves = [t.clone().requires_grad_(True) for t in x]
+    h = mlstm_float64(*leaves)
+    w = torch.randn(h.shape, generator=gen, dtype=torch.float64)
+    exact = torch.autograd.grad((h * w).sum(), leaves)
+
+    pytest.importorskip("mlstm_kernels")
+    chunkwise = importlib.import_module("mlstm_kernels.torch.chunkwise")
+    errors = {}
+    for name in ("mlstm_chunkwise__native_autograd", "mlstm_chunkwise__native_custbw"):
+        args = [t.detach().float().reshape(1, 1, *t.shape).requires_grad_(True) for t in x]
+        out = getattr(chunkwise, name)(*args)
+        out = out[0] if isinstance(out, tuple) else out
+        assert torch.allclose(out[0, 0].double(), h.detach(), atol=1e-4), name          # the forward is right
+        grads = torch.autograd.grad((out[0, 0].double() * w).sum(), args)
+        errors[name] = {n: float((g.reshape(e.shape).double() - e).abs().max()) for n, g, e in zip("qkvif", grads, exact)}
+    assert max(errors["mlstm_chunkwise__native_autograd"].values()) < 1e-3
+    custbw = errors["mlstm_chunkwise__native_custbw"]
+    assert custbw["v"] < 1e-3 and min(custbw[n] for n in "qkif") > 0.5, custbw
+
+
+# --- mlstm_chunkwise_bf16_states ----------------------------------------------------------------------
+def test_mlstm_chunkwise_bf16_states():
+    """With bf16 inputs the chunkwise forms keep and return their states in bf16 (the recurrent form
+    keeps them in fp32), so the final state is about 100× further from the float64 state than the
+    recurrent form's; and a float32 initial state — the dtype they return for fp32 inputs and the
+    recurrent form returns for bf16 — makes them raise."""
+    pytest.importorskip("mlstm_kernels")
+    chunkwise = importlib.import_module("mlstm_kernels.torch.chunkwise")
+    recurrent = importlib.import_module("mlstm_kernels.torch.recurrent")
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 1, 64, 2, generator=gen).bfloat16() for _ in range(3))
+    i, f = (torch.randn(1, 1, 64, generator=gen).bfloat16() for _ in range(2))
+    exact, _ = (t.double() for t in recurrent.mlstm_recurrent_sequence__native_fw(
+        *(t.double() for t in (q, k, v, i, f)), return_last_states=True)[1][:2])
+    _, (c_rec, _, _) = recurrent.mlstm_recurrent_sequence__native_fw(q, k, v, i, f, return_last_states=True)
+    assert c_rec.dtype == torch.float32
+    state = (torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2), torch.zeros(1, 1, 1))
+    for name in ("mlstm_chunkwise__native_autograd", "mlstm_chunkwise__native_custbw"):
+        fn = getattr(chunkwise, name)
+        _, (c, n, m) = fn(q, k, v, i, f, return_last_states=True)
+        assert c.dtype == n.dtype == torch.bfloat16, name
+        assert (c.double() - exact).abs().max() > 20 * (c_rec.double() - exact).abs().max(), name
+        with pytest.raises(RuntimeError, match="expected scalar type"):
+            fn(q, k, v, i, f, c_initial=state[0], n_initial=state[1], m_initial=state[2], return_last_states=True)
