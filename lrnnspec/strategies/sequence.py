@@ -288,7 +288,7 @@ def lengths(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=N
     """T in two tiers, drawn about evenly — short (0, 1, primes and chunk boundaries ≤ 31) and around
     chunk boundaries (:func:`chunk_boundaries` ≤ ``max_len``). ``allowed(T)`` restricts them (a
     kernel's declared constraints). A failure shrinks to the short tier, then to the smallest T of
-    its tier, that shows it."""
+    its tier, that shows it (a failure first found in the boundary tier stays there)."""
     ok = allowed or (lambda t: True)
     edges = chunk_boundaries(chunk_size)
     short = [t for t in sorted({0, 1} | set(PRIMES) | edges) if t <= min(31, max_len) and ok(t)]
@@ -298,11 +298,7 @@ def lengths(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=N
     tiers = [tier for tier in (short, boundary) if tier]
     if not tiers:
         raise SpecError("lengths", f"no length up to {max_len} satisfies the constraints")
-    # one index over both tiers, each stretched to the same number of slots: draws split evenly, and
-    # the index shrinks monotonically in T across the tiers (a tier-then-element draw cannot shrink
-    # from the boundary tier into the short one)
-    n = max(len(tier) for tier in tiers)
-    return st.sampled_from([tier[i * len(tier) // n] for tier in tiers for i in range(n)])
+    return st.sampled_from(range(len(tiers))).flatmap(lambda i: st.sampled_from(tiers[i]))
 
 
 def long_lengths(long_len: int, allowed=None) -> st.SearchStrategy[int]:
