@@ -309,19 +309,12 @@ def dtype_refusal(domain, dtype: str) -> str | None:
     if dtype == "fp32" or dtype in scope.dtypes or dtype in domain.dtypes_probed:
         return scope.dtypes.get(dtype)
     domain.dtypes_probed.add(dtype)
-    messages = []
-    for case in domain.probe_cases():
-        try:
-            domain.call(case, dtype, want_state=False)
-        except PropertyFailure as failure:
-            messages.append(refusal(failure))
-        else:
-            messages.append(None)
-        if messages[-1] is None:
-            break
+    prober = Prober(domain)
+    prober.dtype = dtype
+    message = prober.refused(domain.probe_cases(), want_state=False)
     domain.k.process.close()
-    if all(messages):
-        scope.dtypes[dtype] = messages[0]
+    if message is not None:
+        scope.dtypes[dtype] = message
     return scope.dtypes.get(dtype)
 
 
