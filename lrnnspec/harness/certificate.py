@@ -24,6 +24,7 @@ from typing import Callable
 
 from lrnnspec import PROFILE_EXAMPLES, SPEC_VERSION, __version__
 from lrnnspec.spec import get_family
+from lrnnspec.atomic import write_text
 from lrnnspec.spec.errors import SpecError
 
 from . import tolerance
@@ -358,13 +359,8 @@ def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress,
     cert.log = {"file": log_path.name if log_path is not None and log_path.exists() else None, **log}
     if out is not None:
         stem = certificate_stem(fam.name, target)
-        _write(Path(out) / f"{stem}.json", json.dumps(cert.to_json(), indent=1))
-        _write(Path(out) / f"{stem}.md", cert.to_markdown())
+        write_text(Path(out) / f"{stem}.json", json.dumps(cert.to_json(), indent=1))
+        write_text(Path(out) / f"{stem}.md", cert.to_markdown())
     return cert
 
 
-def _write(path: Path, text: str) -> None:
-    """Atomic: a reader sees the old file or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

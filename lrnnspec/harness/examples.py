@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+from lrnnspec.atomic import write_text
+
 MAX_PER_KEY = 10
 
 
@@ -41,10 +43,8 @@ class ExampleStore:
             path.unlink(missing_ok=True)
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"family": family, "target": target, "property": prop, "dtype": dtype,
+        write_text(path, json.dumps({"family": family, "target": target, "property": prop, "dtype": dtype,
                                    "cases": cases[-MAX_PER_KEY:]}, indent=1))
-        os.replace(tmp, path)
 
     def save(self, family: str, target: str, prop: str, dtype: str, case: dict) -> None:
         cases = [c for c in self.fetch(family, target, prop, dtype) if c != case]
