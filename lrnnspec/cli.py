@@ -1,35 +1,156 @@
-"""The ``lrnnspec`` command line. Exit codes: 0 success, 1 a check failed, 2 usage or import error."""
+"""The ``lrnnspec`` command line.
+
+Exit codes (every command): 0 done / certified, 1 not certified or a check failed, 2 usage error or
+bad input, 3 could not run here (or an error inside lrnnspec: one line names the log file holding
+its traceback; --debug prints it), 130 interrupted. Each command's --help says what its 0 and 1 mean.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
+import time
+import traceback
 
+from . import errors
 from .commands import COMMANDS
+
+DEBUG_HELP = "print the traceback of an unexpected error instead of writing it to a log file (or LRNNSPEC_DEBUG=1)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the contract's one-line errors: ``lrnnspec <command>: error: --option: rule``
+    (no usage block; ``--help`` shows it), exit 2."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[-1] + ": ", message)
+        sys.stderr.write(errors.message(self.prog.removeprefix("lrnnspec").strip(), message) + "\n")
+        raise SystemExit(errors.USAGE)
+
+
+def _leaves(parser: argparse.ArgumentParser):
+    """Every parser that runs a command (the leaves of the subcommand tree)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+        return
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaves(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lrnnspec", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="lrnnspec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", default=False, help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in COMMANDS:
         importlib.import_module(f"lrnnspec.commands.{name}").register(sub)
+    for leaf in _leaves(parser):
+        if leaf is not parser:
+            leaf.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from lrnnspec.spec import SpecError
+def command_name(args) -> str:
+    """``certify``, ``spec eval``, ``report expressivity`` … (the words the user typed)."""
+    words = [getattr(args, "command", None)]
+    for key in ("spec_command", "report_kind", "peers_command"):
+        words.append(getattr(args, key, None))
+    return " ".join(w for w in words if w)
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    validate = getattr(args, "validate", None)
-    if validate is not None and (problem := validate(args)):
-        parser.error(problem)
+
+def _log_unexpected(command: str, argv) -> str:
+    folder = os.environ.get("LRNNSPEC_LOG_DIR") or os.path.join(__import__("tempfile").gettempdir(), "lrnnspec-logs")
     try:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{command.replace(' ', '-') or 'lrnnspec'}-{time.strftime('%Y%m%d-%H%M%S')}-"
+                                    f"{os.getpid()}.log")
+        with open(path, "w") as fh:
+            fh.write(f"lrnnspec {' '.join(argv)}\n\n{traceback.format_exc()}")
+        return path
+    except OSError:
+        return ""
+
+
+def _interrupted(args) -> str:
+    out = getattr(args, "out", None)
+    if out:
+        return f"interrupted; the results written so far are in {out} (a certificate is written only when its run " \
+               f"completes; progress.jsonl keeps each finished property, tagged with its run id)"
+    return "interrupted; nothing was written"
+
+
+def _classify(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and the line for lrnnspec's own error types (None: unexpected)."""
+    if isinstance(exc, errors.LrnnspecError):
+        return exc.exit_code, exc.line()
+    from lrnnspec.spec.errors import SpecError
+
+    if isinstance(exc, SpecError):
+        return errors.USAGE, str(exc)
+    try:
+        from lrnnspec.harness.process import KernelDied, LoadError
+        from lrnnspec.harness.targets import TargetError
+    except ImportError:  # pragma: no cover - the harness needs torch
+        return None
+    if isinstance(exc, TargetError):
+        return errors.USAGE, f"TARGET: {exc}"
+    if isinstance(exc, LoadError):
+        return errors.USAGE, f"TARGET: cannot load it: {exc}"
+    if isinstance(exc, KernelDied):
+        return errors.CANNOT_RUN, f"TARGET: the kernel's process failed while loading it: {exc}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:               # --help (0) or a usage error (2, its line already printed)
+        return exc.code if isinstance(exc.code, int) else errors.USAGE
+    command = command_name(args)
+    debug = args.debug or os.environ.get("LRNNSPEC_DEBUG", "") not in ("", "0")
+    try:
+        validate = getattr(args, "validate", None)
+        if validate is not None and (problem := validate(args)):
+            print(errors.message(command, problem), file=sys.stderr)
+            return errors.USAGE
         return args.func(args)
-    except SpecError as exc:
-        print(f"lrnnspec: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"\nlrnnspec {command}: {_interrupted(args)}", file=sys.stderr)
+        return errors.INTERRUPTED
+    except SystemExit:
+        raise
+    except BrokenPipeError:                  # stdout closed early (| head): nothing more to say
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return errors.OK
+    except MemoryError:
+        print(errors.message(command, "out of memory: this run does not fit in this machine's memory (use smaller "
+                                      "sizes)"), file=sys.stderr)
+        return errors.CANNOT_RUN
+    except Exception as exc:  # noqa: BLE001 - the contract's one handler
+        known = _classify(exc)
+        if known is not None:
+            print(errors.message(command, known[1]), file=sys.stderr)
+            return known[0]
+        if debug:
+            traceback.print_exc()
+            print(errors.message(command, f"unexpected {type(exc).__name__} inside lrnnspec (traceback above)"),
+                  file=sys.stderr)
+            return errors.CANNOT_RUN
+        path = _log_unexpected(command, argv)
+        where = f"its traceback is in {path}" if path else "no log file could be written"
+        print(errors.message(command, f"unexpected {type(exc).__name__} inside lrnnspec: "
+                                      f"{str(exc)[:200]}; {where} (rerun with --debug to print "
+                                      f"it; please report it)"), file=sys.stderr)
+        return errors.CANNOT_RUN
 
 
 if __name__ == "__main__":

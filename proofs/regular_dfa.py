@@ -22,8 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lrnnspec.errors import Picklable
 
-class DFAError(ValueError):
+
+class DFAError(Picklable, ValueError):
     """A malformed DFA: ``field`` names the offending field of the description."""
 
     def __init__(self, field: str, message: str):

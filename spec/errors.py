@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lrnnspec.errors import Picklable  # survives pickling: errors cross process pools intact
 
-class SpecError(ValueError):
+
+class SpecError(Picklable, ValueError):
     """Base class: an input, option or request the spec cannot accept.
 
     ``argument`` is the name of the offending argument (``"k"``, ``"cu_seqlens"``, ``"engine"``...).

@@ -5,7 +5,8 @@ JSON object: the resolved configuration, the training-loss curve, one record per
 (``task, model, eigenvalues, n_h, layers, seed, train_len, test_len, accuracy, scaled_accuracy,
 steps, seconds``; ``sequence_accuracy`` for word problems) and the time taken. A progress bar goes to
 stderr (``--quiet`` turns it off). Runs on ``--threads`` CPU threads (default 1: deterministic by
-seed). Exit codes: 0 done, 2 a usage error (one line naming the option and the rule).
+seed). Exit codes: 0 done, 2 a usage error (one line naming the option and the rule), 3 could not
+run here; never 1.
 """
 
 from __future__ import annotations
@@ -70,10 +71,15 @@ def _validate(args) -> str | None:
     return None
 
 
-def register(sub) -> None:
-    from lrnnspec.training.models import MODELS, RANGES
-    from lrnnspec.training.tasks import TARGETS, TASKS
+# the choices, spelled here so that ``lrnnspec --help`` does not import torch (tests/cli checks they
+# equal lrnnspec.training's MODELS, RANGES, TASKS and TARGETS)
+MODELS = ("mamba", "gla", "mlstm", "deltanet", "gated_deltanet", "deltaproduct")
+RANGES = ("0,1", "-1,1")
+TASKS = ("parity", "modarith", "S3", "S4", "A5", "S5")
+TARGETS = ("last", "prefix")
 
+
+def register(sub) -> None:
     p = sub.add_parser("train", help="train a small LRNN on a state-tracking task (CPU scale), print JSON")
     # "-1,1" must be read as a value, not as an option: widen this parser's negative-number pattern
     p._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)?$|^-\d*\.\d+$")

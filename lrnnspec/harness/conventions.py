@@ -34,9 +34,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
+from lrnnspec.errors import Picklable
 from lrnnspec.spec.errors import SpecError
 
-class ResultError(Exception):
+
+class ResultError(Picklable, Exception):
     """The kernel returned something the convention cannot read back (not the kernel raising)."""
 
 

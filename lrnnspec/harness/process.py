@@ -26,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 
+from lrnnspec.errors import Picklable
+
 from . import wire
 
 LOG_CAP = 1 << 20          # bytes of the worker's output kept in the log; the rest is counted, not kept
@@ -33,7 +35,7 @@ TAIL = 2000                # characters of the latest output quoted when the wor
 START_TIMEOUT = 120.0      # seconds for a fresh interpreter to import torch and say hello
 
 
-class KernelDied(Exception):
+class KernelDied(Picklable, Exception):
     """The worker did not answer a request: ``cause`` is ``timeout``, ``exit``, ``signal``,
     ``device_lost`` or ``protocol``; the message says what happened, in words."""
 
@@ -42,7 +44,7 @@ class KernelDied(Exception):
         self.cause = cause
 
 
-class LoadError(Exception):
+class LoadError(Picklable, Exception):
     """The target could not be loaded in the worker (import error, no such attribute)."""
 
     def __init__(self, message: str, type_name: str = "", traceback: str = ""):

@@ -8,6 +8,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from lrnnspec.errors import Picklable
+
 
 def load_module_file(path: str | Path, name: str, *, reuse: bool = True):
     """Execute the Python file at ``path`` as module ``name`` (registered in ``sys.modules``, so
@@ -48,7 +50,7 @@ def _import_path(path: Path):
     return module
 
 
-class TargetError(Exception):
+class TargetError(Picklable, Exception):
     pass
 
 

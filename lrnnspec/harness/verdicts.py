@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lrnnspec.errors import Picklable
+
 PASS, FAIL, NOT_APPLICABLE, UNSUPPORTED, ERROR = "pass", "fail", "not_applicable", "unsupported", "error"
 STATUSES = (PASS, FAIL, NOT_APPLICABLE, UNSUPPORTED, ERROR)
 BLOCKING = (FAIL, ERROR)
 
 
-class PropertyFailure(Exception):
+class PropertyFailure(Picklable, Exception):
     """The kernel broke a property: the message says how, ``detail`` holds the numbers."""
 
     def __init__(self, message: str, detail: dict | None = None):

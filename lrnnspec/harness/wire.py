@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from lrnnspec.errors import Picklable
+
 SHM_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
 SHARED_BYTES = 1 << 20          # tensors at least this large travel through shared memory
 DTYPES = {str(d).removeprefix("torch."): d for d in (
@@ -33,11 +35,11 @@ DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool)}
 
 
-class WireError(Exception):
+class WireError(Picklable, Exception):
     """A message that does not decode (truncated, not JSON, a tensor that does not fit, a foreign file)."""
 
 
-class Timeout(Exception):
+class Timeout(Picklable, Exception):
     """No complete frame before the deadline."""
 
 

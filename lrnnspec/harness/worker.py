@@ -32,6 +32,8 @@ import sys
 import time
 import traceback
 
+from lrnnspec.errors import Picklable
+
 ENV_PREFIXES = ("TORCH_", "TRITON_", "CUDA_", "PYTORCH_", "NVIDIA_", "OMP_", "MKL_", "LRNNSPEC_TRITON_", "LRNNSPEC_ABSENT_")
 
 
@@ -52,7 +54,7 @@ def environment(device: str) -> dict:
     return env
 
 
-class Failure(Exception):
+class Failure(Picklable, Exception):
     """A reply that says the kernel did not produce results: ``kind`` is ``raised``, ``returned``,
     ``backward``, ``device_lost`` or ``worker``."""
 
