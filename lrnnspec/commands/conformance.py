@@ -51,54 +51,50 @@ def _certify_one(target: str, family: str, convention: str | None, contracts: di
 
 
 def _conformance(args) -> int:
-    import torch
+    from lrnnspec.errors import UsageError
+
+    from . import checks
+
+    # every option checked before torch is imported or anything runs (lrnnspec.errors: exit 2 / 3)
+    dtypes_checked = checks.dtypes(args.dtype)
+    if args.family is not None:
+        from lrnnspec.spec import all_families
+
+        known = [f.name for f in all_families()]
+        for name in args.family:
+            if name not in known:
+                raise UsageError("--family", f"unknown family; known: {', '.join(known)}", name)
+        if len(set(args.family)) < len(args.family):
+            raise UsageError("--family", "names a family more than once", " ".join(args.family))
+    checks.device(args.device)
+    checks.out_dir(args.out)
+    args.out_lock = checks.OutLock(Path(args.out))     # held until this process ends
+    args.dtype = ",".join(dtypes_checked)
+    import torch  # noqa: F401
 
     from lrnnspec.impls.registry import BACKENDS, DEFAULT_BACKENDS, backend_available, implementations
     from lrnnspec.peers.backends import PEER_BACKENDS
 
-    if args.jobs < 1:
-        print(f"lrnnspec: error: --jobs must be a positive integer, got {args.jobs}", file=sys.stderr)
-        return 2
-    if not args.timeout > 0:
-        print(f"lrnnspec: error: --timeout must be a positive number of seconds, got {args.timeout}", file=sys.stderr)
-        return 2
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as exc:
-        print(f"lrnnspec: error: --device must be a torch device (cpu, cuda, cuda:1), got {args.device!r}: {exc}",
-              file=sys.stderr)
-        return 2
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print(f"lrnnspec: error: --device {args.device}: no CUDA device is available (torch {torch.__version__}, "
-              f"built with CUDA {torch.version.cuda or 'none'})", file=sys.stderr)
-        return 2
     if args.backend is None:
         backends = tuple(b for b in DEFAULT_BACKENDS if backend_available(b))
         for b in DEFAULT_BACKENDS:
             if b not in backends:
                 print(f"lrnnspec: note: skipping backend {b!r}: its package is not installed", file=sys.stderr)
     else:
-        backends = tuple(b.strip() for b in args.backend.split(",") if b.strip())
-        unknown = [b for b in backends if b not in BACKENDS]
-        if unknown or not backends:
-            print(f"lrnnspec: error: --backend must be a comma-separated subset of {', '.join(BACKENDS)}, "
-                  f"got {args.backend!r}", file=sys.stderr)
-            return 2
+        backends = tuple(checks.name_list("--backend", args.backend, tuple(BACKENDS), "backend"))
     peers = [b for b in backends if b in PEER_BACKENDS]
     if peers and len(peers) < len(backends):
-        print(f"lrnnspec: error: --backend: the peers' backends ({', '.join(peers)}) are reported apart from "
-              f"lrnnspec's own ({', '.join(b for b in backends if b not in peers)}); run them separately",
-              file=sys.stderr)
-        return 2
+        raise UsageError("--backend", f"the peers' backends ({', '.join(peers)}) are reported apart from lrnnspec's "
+                                      f"own ({', '.join(b for b in backends if b not in peers)}); run them separately",
+                         args.backend)
     try:
         impls = [i for family in (args.family or [None])
                  for i in implementations(family, backends=backends, kinds=("sequence", "dag"), device=args.device)]
     except ValueError as exc:
-        print(f"lrnnspec: error: --backend: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError("--backend", str(exc), args.backend) from None
     if not impls:
-        print(f"lrnnspec: error: --family: no implementation of {args.family}", file=sys.stderr)
-        return 2
+        raise UsageError("--family", f"no implementation of {', '.join(args.family or ['any family'])} in the "
+                                     f"backends {', '.join(backends)}", " ".join(args.family or []))
     out = Path(args.out)
     report, certs = report_names(args.device, peers=bool(peers))
     certs_dir = out / certs
@@ -196,8 +192,13 @@ def render(rows, dtypes, args, seconds) -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("conformance", help="certify every built-in implementation; writes conformance.md")
-    p.add_argument("--family", nargs="*", default=None, help="only these families")
+    import argparse
+
+    from . import checks
+
+    p = sub.add_parser("conformance", help="certify every built-in implementation; writes conformance.md",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", nargs="+", default=None, metavar="F", help="only these families (at least one)")
     p.add_argument("--backend", default=None,
                    help="comma-separated backends: ours, torch (lrnnspec.impls) and triton (lrnnspec.kernels; in "
                         "Triton's interpreter without a GPU) — the default, where installed; or the peers', "
@@ -205,14 +206,16 @@ def register(sub) -> None:
                         "(fla-core's Triton ops; in the interpreter without a GPU), transformers, mlstm_kernels, "
                         "mamba_ssm")
     p.add_argument("--device", default="cpu", help="torch device to certify on (default cpu); cuda writes "
-                                                   "conformance-gpu.md and certificates-gpu/")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds one kernel call may take before the "
-                                                                "property fails (default 60)")
-    p.add_argument("--jobs", type=int, default=1, help="implementations certified at a time, one process each "
-                                                       "(default 1)")
+                                                   "conformance-gpu.md and certificates-gpu/ (without CUDA: exit 3)")
+    p.add_argument("--timeout", type=checks.positive_seconds, default=60.0,
+                   help="seconds one kernel call may take before the property fails (default 60)")
+    p.add_argument("--jobs", type=checks.positive_int, default=1,
+                   help="implementations certified at a time, one process each (default 1)")
     p.add_argument("--dtype", default="fp32", help="comma-separated dtypes (default fp32)")
-    p.add_argument("--examples", type=int, default=None, help="examples per property (default: the profile's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--examples", type=checks.positive_int, default=None,
+                   help="examples per property (default: the profile's)")
+    p.add_argument("--seed", type=checks.seed, default=0)
     p.add_argument("--profile", default="ci", choices=("dev", "ci", "certify"))
-    p.add_argument("--out", default="reports", help="directory for conformance.md and certificates/")
+    p.add_argument("--out", default="reports", help="directory for conformance.md and certificates/ (one run at a "
+                                                    "time: a second run into it refuses)")
     p.set_defaults(func=_conformance)
