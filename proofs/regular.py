@@ -156,11 +156,12 @@ class RegularResult:
                        f"max ‖A‖₂ = {t['max_norm']:.17g}: "
                        + ("certified" if t["all_ok"] else f"NOT certified: {t['failures'][:3]}"))
             for r in v.runs:
-                rate = r.words / r.seconds if r.seconds else float("inf")
+                rate = _count(r.words // max(1, round(r.seconds)) if r.words > 10 ** 15 else
+                              round(r.words / r.seconds) if r.seconds else 0)
                 extra = f", exact bound ≤ {r.max_exact_bound:.1e}" if r.max_exact_bound is not None else ""
-                out.append(f"    {r.engine:<13} {r.mode:<40} {r.words:>10,} words  "
+                out.append(f"    {r.engine:<13} {r.mode:<40} {_count(r.words):>10} words  "
                            f"{'agree' if r.ok else 'DISAGREE'}  max dev {r.max_deviation:.1e}{extra}  "
-                           f"{r.seconds:6.2f} s ({rate:,.0f} words/s, {r.rows:,} spec rows)")
+                           f"{r.seconds:6.2f} s ({rate} words/s, {r.rows:,} spec rows)")
                 if not r.ok:
                     out.append(f"        state disagreements {r.state_disagreements:,}, acceptance "
                                f"{r.accept_disagreements:,}, margin violations {r.margin_violations:,}")
@@ -170,6 +171,14 @@ class RegularResult:
                                    f"(state {e['lrnn_state']}), deviation {e['deviation']:.2g}")
         out.append(f"verdict: {'all agree' if self.ok else 'DISAGREEMENT'} ({self.seconds:.1f} s)")
         return "\n".join(out)
+
+
+def _count(n: int) -> str:
+    """An exact integer for the eye: ``1,024`` below 10¹⁵, else ``3.27e+150`` (no float: 2^1500 overflows one)."""
+    if n < 10 ** 15:
+        return f"{n:,}"
+    digits = str(n)
+    return f"{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
 
 
 def _plan(max_length: int, random_words: int, random_length: int, engines: Sequence[str], exact_length: int,

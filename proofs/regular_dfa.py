@@ -199,6 +199,8 @@ def load_dfa(path: "str | Path") -> DFA:
         text = p.read_text()
     except OSError as exc:
         raise DFAError("dfa", f"cannot read {str(p)!r}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DFAError("dfa", f"{str(p)!r} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     return DFA.from_json(text)
 
 

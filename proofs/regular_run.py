@@ -128,7 +128,9 @@ def run_words(net: CompiledLRNN, dfa: DFA, minimal: DFA, state_map: list, max_le
     checker = _Checker(net, dfa, minimal, state_map, stats)
     m = dfa.letters
     init = net.initial_state(1)
-    root = _Frontier(init, np.array([dfa.start]), np.array([1], dtype=np.int64), np.zeros((1, 0), dtype=np.uint8))
+    # counts are exact Python integers (object arrays): |Σ|^d overflows int64 from d = 63 on two letters
+    letter_type = np.uint8 if m <= 256 else np.int64
+    root = _Frontier(init, np.array([dfa.start]), np.array([1], dtype=object), np.zeros((1, 0), dtype=letter_type))
     dec0 = [net.decode(layer, S, np.zeros((1, layer.H), dtype=np.int64)) for layer, S in zip(net.layers, init)]
     dev0 = np.max([d[2] for d in dec0], axis=0) if dec0 else np.zeros(1)
     checker.check([d[0] for d in dec0], dev0, root.q_orig, root.count, lambda i: [])
@@ -152,23 +154,24 @@ def run_words(net: CompiledLRNN, dfa: DFA, minimal: DFA, state_map: list, max_le
                 bound = max(bound or 0.0, b)
         stats.rows += N * m
         q = table[fr.q_orig[parent], letters]
-        words = np.concatenate([fr.words[parent], letters[:, None].astype(np.uint8)], axis=1)
+        words = np.concatenate([fr.words[parent], letters[:, None].astype(fr.words.dtype)], axis=1)
         child = _Frontier(states, q, fr.count[parent], words)
         dev = np.max(devs, axis=0) if devs else np.zeros(N * m)
         checker.check(decoded, dev, q, child.count, lambda i: words[i], bound)
         return child
 
-    def walk(fr: _Frontier, depth: int):
+    # depth-first over (frontier, depth) with an explicit stack: no recursion limit on max_length
+    per = max(1, cap // m)
+    stack = [(root, 0)]
+    while stack:
+        fr, depth = stack.pop()
         if depth == max_length:
-            return
+            continue
         child = step(fr)
         if merge:
             child = _merge(child)
-        per = max(1, cap // m)
-        for s in range(0, len(child), per):
-            walk(child.take(slice(s, s + per)) if len(child) > per else child, depth + 1)
-
-    walk(root, 0)
+        parts = [child.take(slice(s, s + per)) for s in range(0, len(child), per)] if len(child) > per else [child]
+        stack.extend((part, depth + 1) for part in reversed(parts))
     stats.seconds = time.perf_counter() - t0
     return stats
 
@@ -192,8 +195,9 @@ def _merge(fr: _Frontier) -> _Frontier:
         cols = [fr.q_orig[:, None].astype(np.int64)] + [np.ascontiguousarray(s, dtype=np.float64).reshape(N, -1).view(np.int64)
                                                         for s in fr.states]
         _, first, inv = unique_rows(np.concatenate(cols, axis=1))
-    count = np.zeros(len(first), dtype=np.int64)
-    np.add.at(count, inv, fr.count)
+    count = np.zeros(len(first), dtype=object)          # exact integers (see run_words)
+    for i, c in zip(inv.tolist(), fr.count.tolist()):
+        count[i] += c
     # representative: the first word (in frontier order) of each class
     order = np.argsort(first, kind="stable")
     merged = fr.take(first[order])

@@ -1,24 +1,35 @@
 """``lrnnspec prove [NAME ...] [--json]`` and ``lrnnspec prove regular --dfa FILE.json [--max-length L]``.
 
 NAME selects registered checks by dotted-name prefix (``parity`` → ``parity.*``). Exit codes: 0 every
-selected check verified/witnessed (``open`` results are listed, not failures), 1 a check failed,
-2 an unknown NAME or a usage error. ``regular`` followed by ``--dfa`` dispatches to
-``lrnnspec.proofs.regular.prove_regular_cli`` (the regular-language compiler's own report).
+selected check verified/witnessed (``open`` results are listed, not failures), 1 a check failed
+(``regular --dfa``: the LRNN disagrees with the DFA on some word), 2 an unknown NAME, a bad DFA file
+or a usage error, 3 could not run here. ``regular`` followed by ``--dfa`` dispatches to
+``lrnnspec.proofs.regular.prove_regular_cli`` (the regular-language compiler's own report); every
+word up to ``--max-length`` (at most :data:`MAX_LENGTH`) is checked, counted exactly.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
+
+from lrnnspec.errors import UsageError
+
+from . import checks
+
+MAX_LENGTH = 10_000     # prove regular --max-length: every word checked costs ~2 ms per length step; 1500 ≈ 5 s
 
 
 def _profile(args) -> str:
-    from lrnnspec.profiles import PROFILES
-    import os
-
-    name = args.profile or os.environ.get("LRNNSPEC_PROFILE", "ci")
-    if name not in PROFILES:
-        raise SystemExit(f"lrnnspec prove: error: --profile / LRNNSPEC_PROFILE must be one of {PROFILES}, got {name!r}")
+    """--profile, else $LRNNSPEC_PROFILE, else ci; checked (exit 2 naming the one that is wrong)."""
+    if args.profile is not None:
+        name, where = args.profile, "--profile"
+    else:
+        name, where = os.environ.get("LRNNSPEC_PROFILE", "ci"), "LRNNSPEC_PROFILE"
+    if name not in checks.PROFILES:
+        raise UsageError(where, f"must be one of {', '.join(checks.PROFILES)}", name)
     return name
 
 
@@ -61,27 +72,23 @@ def _prove(args) -> int:
     names = list(args.names)
     if names and names[0] == "regular" and args.dfa is not None:
         if len(names) > 1:
-            print("lrnnspec prove: error: 'regular --dfa FILE' takes no further NAME", file=sys.stderr)
-            return 2
-        try:
-            from lrnnspec.proofs.regular import prove_regular_cli
-        except ImportError as exc:
-            print(f"lrnnspec prove: error: the regular-language compiler is not available ({exc})", file=sys.stderr)
-            return 2
+            raise UsageError("NAME", "'regular --dfa FILE' takes no further NAME", " ".join(names[1:]))
+        if args.profile is not None:
+            raise UsageError("--profile", "does not apply to 'prove regular --dfa' (use --max-length)", args.profile)
+        checks.text_option("--dfa", args.dfa)
+        from lrnnspec.proofs.regular import prove_regular_cli
+
         return int(prove_regular_cli(args.dfa, args.max_length, args.seed, as_json=args.json))
-    if args.dfa is not None or args.max_length_given:
-        print("lrnnspec prove: error: --dfa / --max-length only apply to 'lrnnspec prove regular --dfa FILE'",
-              file=sys.stderr)
-        return 2
+    if args.dfa is not None or args.max_length_given or args.seed_given:
+        raise UsageError("--dfa / --max-length / --seed", "only apply to 'lrnnspec prove regular --dfa FILE'")
+    profile = _profile(args)
     import lrnnspec.proofs  # noqa: F401  (registers the checks)
     from lrnnspec.proofs.result import run, select
 
     try:
         chosen = select(names)
     except KeyError as exc:
-        print(f"lrnnspec prove: error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    profile = _profile(args)
+        raise UsageError("NAME", str(exc.args[0])) from None
     results = []
     for name in chosen:
         res = run(name, profile)
@@ -97,24 +104,31 @@ def _prove(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("prove", help="run the expressivity theorems as executable checks")
+    p = sub.add_parser("prove", help="run the expressivity theorems as executable checks", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="check names or dotted prefixes (parity, parity.reflection, ...); "
                         "'regular --dfa FILE' runs the regular-language compiler on a DFA")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--profile", default=None, help="dev | ci | certify (default: $LRNNSPEC_PROFILE or ci)")
     p.add_argument("--dfa", default=None, help="with NAME 'regular': the DFA JSON file")
-    p.add_argument("--max-length", type=int, default=None, help="with 'regular --dfa': longest word checked")
-    p.add_argument("--seed", type=int, default=0, help="with 'regular --dfa': random seed")
+    p.add_argument("--max-length", type=checks.nonnegative_int, default=None,
+                   help=f"with 'regular --dfa': longest word checked (default 8, at most {MAX_LENGTH:,})")
+    p.add_argument("--seed", type=checks.seed, default=None, help="with 'regular --dfa': random seed (default 0)")
     p.set_defaults(func=_prove, validate=_validate)
 
 
 def _validate(args) -> str | None:
-    args.max_length_given = args.max_length is not None
-    if args.max_length is not None and args.max_length < 0:
-        return f"--max-length must be ≥ 0, got {args.max_length}"
+    args.max_length_given, args.seed_given = args.max_length is not None, args.seed is not None
+    if args.max_length is not None and args.max_length > MAX_LENGTH:
+        raise UsageError("--max-length", f"must be at most {MAX_LENGTH:,} (every word up to it is checked; time "
+                                         f"grows with the length)", args.max_length)
     if args.max_length is None:
         args.max_length = 8
+    if args.seed is None:
+        args.seed = 0
     if args.dfa is not None and (not args.names or args.names[0] != "regular"):
-        return "--dfa needs the NAME 'regular' (lrnnspec prove regular --dfa FILE.json)"
+        raise UsageError("--dfa", "needs the NAME 'regular' (lrnnspec prove regular --dfa FILE.json)", args.dfa)
+    if args.profile is not None and args.profile not in checks.PROFILES:
+        raise UsageError("--profile", f"must be one of {', '.join(checks.PROFILES)}", args.profile)
     return None
