@@ -45,7 +45,7 @@ def _leaves(parser: argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="lrnnspec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", default=False, help=DEBUG_HELP)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"lrnnspec.commands.{name}").register(sub)
     for leaf in _leaves(parser):

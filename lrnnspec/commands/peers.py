@@ -42,7 +42,7 @@ def _install(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("peers", help="the field's packages as conformance backends: list them, install one")
-    peers_sub = p.add_subparsers(dest="peers_command", required=True)
+    peers_sub = p.add_subparsers(dest="peers_command", required=True, metavar="SUBCOMMAND")
     lst = peers_sub.add_parser("list", help="every peer backend, its functions, and whether it is installed here")
     lst.set_defaults(func=_list)
     inst = peers_sub.add_parser("install", help="install a peer that needs a recipe on a machine without CUDA")

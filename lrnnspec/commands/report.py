@@ -9,6 +9,11 @@ parameters changed (:func:`lrnnspec.proofs.horizon.cached_horizons`); each matri
 trained evidence of ``DIR/trained.json`` where there is some. ``trained`` runs (or reuses) the
 training grid of :mod:`lrnnspec.training.grid` and writes ``DIR/trained.md``, ``DIR/trained.json`` and
 ``DIR/figures/trained-*.png``.
+
+Exit codes: 0 the report was written (every check verified or witnessed), 1 written, but a check
+failed, 2 a usage error (a bad --profile, an --out that is not a writable directory), 3 could not
+run here. A damaged cache (``expressivity.json``'s horizons, ``trained.json``) is discarded with a
+warning and recomputed, never written back; files are written atomically.
 """
 
 from __future__ import annotations
@@ -20,11 +25,17 @@ from pathlib import Path
 
 
 # --- expressivity -----------------------------------------------------------------------------
+def _positive_int(text):
+    from .checks import positive_int
+
+    return positive_int(text)
+
+
 def _add_expressivity(p) -> None:
     p.add_argument("--out", default="reports", help="output directory (default: reports/)")
     p.add_argument("--profile", default=None, help="check profile: dev | ci | certify (default $LRNNSPEC_PROFILE or ci)")
     p.add_argument("--recompute-horizons", action="store_true", help="ignore the horizons cached in the JSON")
-    p.add_argument("--horizon-steps", type=int, default=None,
+    p.add_argument("--horizon-steps", type=_positive_int, default=None,
                    help="longest random-word run for the horizons (default 30000)")
 
 
@@ -195,17 +206,71 @@ def _figures(data: dict, figdir: Path) -> list[str]:
     return written
 
 
+def _damage(old) -> str | None:
+    """Where a cached ``horizons`` object breaks what the report reads from it (a JSON path and the
+    rule), or None. A damaged cache is discarded and recomputed, never written back."""
+    from lrnnspec.proofs.horizon import describe
+
+    if not isinstance(old, dict):
+        return f"horizons: must be an object, got {type(old).__name__}"
+    if not isinstance(old.get("budget"), dict):
+        return "horizons.budget: must be an object"
+    if not isinstance(old.get("table"), dict):
+        return "horizons.table: must be an object"
+    for name, row in old["table"].items():
+        if not isinstance(row, dict):
+            return f"horizons.table.{name}: must be an object"
+        for f in ("fp32", "bf16", "fp16"):
+            r = row.get(f)
+            where = f"horizons.table.{name}.{f}"
+            if not isinstance(r, dict):
+                return f"{where}: must be an object"
+            if r.get("horizon") is not None and (isinstance(r["horizon"], bool) or not isinstance(r["horizon"], int)):
+                return f"{where}.horizon: must be an integer or null"
+            if "random" in r and not isinstance(r["random"], dict):
+                return f"{where}.random: must be an object"
+            try:
+                describe(r)
+            except Exception as exc:  # noqa: BLE001 - any failure to read it is damage
+                return f"{where}: unreadable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _read_cache(json_path: Path, recompute: bool) -> dict | None:
+    """The cached horizons of ``expressivity.json``, or None (absent, --recompute-horizons, or damaged:
+    a warning says where, and the cache is recomputed)."""
+    if recompute or not json_path.exists():
+        return None
+    try:
+        old = json.loads(json_path.read_text()).get("horizons")
+    except (OSError, ValueError, AttributeError) as exc:
+        print(f"lrnnspec report expressivity: warning: {json_path}: not a readable cache ({type(exc).__name__}: "
+              f"{exc}); recomputing the horizons", file=sys.stderr)
+        return None
+    problem = _damage(old)
+    if problem is not None:
+        print(f"lrnnspec report expressivity: warning: {json_path}: damaged cache at {problem}; discarded, the "
+              f"horizons are recomputed", file=sys.stderr)
+        return None
+    return old
+
+
 def _run_expressivity(args) -> int:
+    from lrnnspec.atomic import write_text
+
+    from . import checks
+    from .prove import _profile
+
+    profile = _profile(args)                      # every input checked before the 40 s of checks
+    out = checks.out_dir(args.out)
+    lock = checks.OutLock(out)
+    json_path = out / "expressivity.json"
+    old = _read_cache(json_path, args.recompute_horizons)
     import lrnnspec.proofs  # noqa: F401  (registers the checks)
     from lrnnspec.proofs.horizon import HORIZON_BUDGETS, cached_horizons
     from lrnnspec.proofs.matrix import matrix
     from lrnnspec.proofs.result import CHECKS, run
 
-    from .prove import _profile
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    profile = _profile(args)
     started = time.perf_counter()
     results = []
     for name in sorted(CHECKS):
@@ -216,13 +281,6 @@ def _run_expressivity(args) -> int:
     budget = dict(HORIZON_BUDGETS["report"])
     if args.horizon_steps is not None:
         budget["steps"] = args.horizon_steps
-    json_path = out / "expressivity.json"
-    old = None
-    if json_path.exists() and not args.recompute_horizons:
-        try:
-            old = json.loads(json_path.read_text()).get("horizons")
-        except (OSError, ValueError):
-            old = None
     cached = cached_horizons(old, budget, log=lambda m: print(m, file=sys.stderr, flush=True))
     verdicts = {r.name: r.verdict for r in results}
     rows = matrix(verdicts)
@@ -230,14 +288,22 @@ def _run_expressivity(args) -> int:
     if trained_path.exists():
         from lrnnspec.training.report import row_evidence
 
-        records = json.loads(trained_path.read_text())
-        for row in rows:
-            row["trained_evidence"] = row_evidence(records, row["trained"])
+        try:
+            records = json.loads(trained_path.read_text())
+            evidence = [row_evidence(records, row["trained"]) for row in rows]
+        except Exception as exc:  # noqa: BLE001 - a damaged trained.json: the rows go without its evidence
+            print(f"lrnnspec report expressivity: warning: {trained_path}: unreadable ({type(exc).__name__}: {exc}); "
+                  f"the matrix is written without trained evidence", file=sys.stderr)
+        else:
+            for row, items in zip(rows, evidence):
+                row["trained_evidence"] = items
     data = {"generated": time.strftime("%Y-%m-%d"), "profile": profile, "checks": [r.to_json() for r in results],
             "matrix": rows, "horizons": cached}
-    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str))
+    markdown = _markdown(data)                    # rendered before anything is written
     figures = _figures(data, out / "figures")
-    (out / "expressivity.md").write_text(_markdown(data))
+    write_text(json_path, json.dumps(data, ensure_ascii=False, indent=1, default=str))
+    write_text(out / "expressivity.md", markdown)
+    lock.release()
     failed = [r.name for r in results if r.verdict == "failed"]
     print(f"wrote {out / 'expressivity.md'}, {json_path}, {', '.join(figures)} "
           f"({time.perf_counter() - started:.0f} s); failed checks: {failed or 'none'}")
@@ -245,8 +311,9 @@ def _run_expressivity(args) -> int:
 
 
 def _validate_expressivity(args) -> str | None:
-    if args.horizon_steps is not None and args.horizon_steps < 1:
-        return f"--horizon-steps must be ≥ 1, got {args.horizon_steps}"
+    from .prove import _profile
+
+    _profile(args)
     return None
 
 
@@ -257,21 +324,27 @@ def _add_trained(p) -> None:
 
 
 def _run_trained(args) -> int:
+    from . import checks
+
+    out = checks.out_dir(args.out)
+    lock = checks.OutLock(out)
+    cached = []
+    if (out / "trained.json").exists() and not args.recompute:
+        try:
+            cached = json.loads((out / "trained.json").read_text())
+            if not isinstance(cached, list) or not all(isinstance(r, dict) for r in cached):
+                raise ValueError(f"must be a list of run records (objects), got {type(cached).__name__}")
+        except (OSError, ValueError) as exc:
+            print(f"lrnnspec report trained: warning: {out / 'trained.json'}: damaged cache ({exc}); discarded, "
+                  f"every run is recomputed", file=sys.stderr)
+            cached = []
     import torch
 
     from lrnnspec.training.report import write_report
 
     torch.set_num_threads(1)
-    out = Path(args.out)
-    cached = []
-    if (out / "trained.json").exists():
-        try:
-            cached = json.loads((out / "trained.json").read_text())
-        except ValueError as exc:
-            print(f"lrnnspec report trained: error: {out / 'trained.json'} is not valid JSON ({exc}); "
-                  f"remove it or pass --recompute", file=sys.stderr)
-            return 2
     write_report(out, cached, recompute=args.recompute, log=lambda m: print(m, file=sys.stderr, flush=True))
+    lock.release()
     return 0
 
 
@@ -284,8 +357,11 @@ KINDS = {
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="write a generated report (Markdown + PNG + JSON)")
-    kinds = p.add_subparsers(dest="report_kind", required=True)
+    import argparse
+
+    p = sub.add_parser("report", help="write a generated report (Markdown + PNG + JSON)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = p.add_subparsers(dest="report_kind", required=True, metavar="KIND")
     for name, (help_text, add_args, run_fn, validate) in KINDS.items():
         k = kinds.add_parser(name, help=help_text)
         add_args(k)
