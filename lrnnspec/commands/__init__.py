@@ -6,4 +6,4 @@ broken rule as a message, or None). Modules import heavy dependencies inside ``f
 ``lrnnspec --help`` stays fast.
 """
 
-COMMANDS = ("spec", "bench", "prove", "report", "certify", "replay", "conformance", "peers", "train")
+COMMANDS = ("spec", "bench", "prove", "report", "certify", "replay", "conformance", "campaign", "peers", "train")

@@ -8,7 +8,8 @@ harness failed.
 certifies the field's functions instead (:mod:`lrnnspec.peers.backends`) into
 ``conformance-peers.md`` + ``.json`` + ``certificates-peers/``, with the written findings
 (:mod:`lrnnspec.peers.findings`). ``--jobs N`` certifies N implementations at a time, each in its own
-process.
+process; ``--executor ray`` on a Ray cluster (:mod:`lrnnspec.campaign`); ``--resume`` skips the
+implementations already certified with the same kernel, settings and environment.
 """
 
 from __future__ import annotations
@@ -27,27 +28,6 @@ def report_names(device: str, peers: bool = False) -> tuple[str, str]:
     kind = torch.device(device).type
     suffix = ("-peers" if peers else "") + ("" if kind == "cpu" else "-gpu" if kind == "cuda" else f"-{kind}")
     return f"conformance{suffix}.md", f"certificates{suffix}"
-
-
-def _certify_one(target: str, family: str, convention: str | None, contracts: dict, env: dict, budget: dict,
-                 dtypes: list[str], device: str, examples: int | None, seed: int, profile: str, timeout: float,
-                 out: str):
-    """One implementation's certificate (the kernel runs in a process of its own), within the
-    implementation's ``budget`` (fewer examples, shorter sequences, fewer dtypes where it runs
-    slowly); a string saying why when its target cannot be loaded here."""
-    from lrnnspec.harness.certificate import certify
-    from lrnnspec.harness.process import KernelDied, LoadError
-
-    dtypes = [d for d in dtypes if d in budget.get("dtypes", dtypes)]
-    if budget.get("examples") is not None:
-        examples = min(examples or budget["examples"], budget["examples"])
-    try:
-        return certify(target, family, convention=convention, dtypes=dtypes, device=device, max_examples=examples,
-                       seed=seed, profile=profile, timeout=timeout, out=out, contracts=contracts, env=env,
-                       max_len=budget.get("max_len"))
-    except (LoadError, KernelDied) as exc:
-        missing = exc.missing_dependency(target) if isinstance(exc, LoadError) else None
-        return f"could not load it here: {'the module ' + repr(missing) + ' is not installed' if missing else exc}"
 
 
 def _conformance(args) -> int:
@@ -99,34 +79,23 @@ def _conformance(args) -> int:
     report, certs = report_names(args.device, peers=bool(peers))
     certs_dir = out / certs
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
-    jobs = [(i.target, i.family, i.convention, i.contracts, i.env, i.budget, dtypes, args.device, args.examples,
-             args.seed, args.profile, args.timeout, str(certs_dir)) for i in impls]
-    # the progress log is this run's (certify appends to it): an earlier run's lines would read as this one's
-    (certs_dir / "progress.jsonl").unlink(missing_ok=True)
-    start = time.perf_counter()
-    if args.jobs == 1:
-        certificates = []
-        for impl, job in zip(impls, jobs):
-            print(f"certifying {impl.target} as {impl.family} ({', '.join(dtypes)}) on {args.device}", file=sys.stderr)
-            certificates.append(_certify_one(*job))
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    # from here on: a campaign with defaults (lrnnspec.campaign), on the executor the options name
+    from lrnnspec.atomic import write_text
+    from lrnnspec.campaign.conformance import run as run_campaign
+    from lrnnspec.commands.campaign import check_execution
 
-        print(f"certifying {len(impls)} implementations ({', '.join(dtypes)}) on {args.device}, {args.jobs} at a "
-              f"time", file=sys.stderr)
-        # spawn: a forked child cannot use CUDA once the parent has touched it
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            certificates = list(pool.map(_certify_one, *zip(*jobs)))
-    rows = list(zip(impls, certificates))
-    seconds = time.perf_counter() - start
+    problem = check_execution(args)
+    if problem:
+        print(f"lrnnspec: error: {problem}", file=sys.stderr)
+        return 2
+    rows, seconds, _ = run_campaign(impls, dtypes, args, certs_dir)
     if peers:
         from lrnnspec.peers.report import render_peers, rows_json
 
-        (out / report).write_text(render_peers(rows, dtypes, args, seconds, certs))
-        (out / report).with_suffix(".json").write_text(json.dumps(rows_json(rows, dtypes, args, certs), indent=1))
+        write_text(out / report, render_peers(rows, dtypes, args, seconds, certs))
+        write_text((out / report).with_suffix(".json"), json.dumps(rows_json(rows, dtypes, args, certs), indent=1))
     else:
-        (out / report).write_text(render(rows, dtypes, args, seconds))
+        write_text(out / report, render(rows, dtypes, args, seconds))
     print(f"wrote {out / report} and {len(rows)} certificates in {certs_dir}")
     certs_only = [c for _, c in rows if not isinstance(c, str)]
     if len(certs_only) == len(rows) and all(c.certified for c in certs_only):
@@ -218,4 +187,8 @@ def register(sub) -> None:
     p.add_argument("--profile", default="ci", choices=("dev", "ci", "certify"))
     p.add_argument("--out", default="reports", help="directory for conformance.md and certificates/ (one run at a "
                                                     "time: a second run into it refuses)")
+    # the campaign's execution options (lrnnspec.campaign): --executor, --address, --resume, --database
+    from lrnnspec.commands.campaign import add_execution_options
+
+    add_execution_options(p)
     p.set_defaults(func=_conformance)
