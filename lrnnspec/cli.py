@@ -87,6 +87,8 @@ def _classify(exc: BaseException) -> tuple[int, str] | None:
     """The exit code and the line for lrnnspec's own error types (None: unexpected)."""
     if isinstance(exc, errors.LrnnspecError):
         return exc.exit_code, exc.line()
+    if type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc):
+        return errors.CANNOT_RUN, "out of memory: this run does not fit in this machine's memory (use smaller sizes)"
     from lrnnspec.spec.errors import SpecError
 
     if isinstance(exc, SpecError):

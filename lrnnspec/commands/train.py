@@ -44,14 +44,41 @@ def _train(args) -> int:
            "losses": [round(v, 5) for v in result.losses], "records": records_of(result)}
     text = json.dumps(out, indent=1)
     if args.out:
-        from pathlib import Path
+        from lrnnspec.atomic import write_text
 
-        Path(args.out).write_text(text + "\n")
+        write_text(args.out, text + "\n")
     print(text)
     return 0
 
 
+def _out_file(path: str) -> None:
+    """--out: a file whose folder exists and is writable (checked before training, not after)."""
+    import os
+    from pathlib import Path
+
+    from lrnnspec.errors import UsageError
+
+    from . import checks
+
+    checks.text_option("--out", path)
+    target = Path(path)
+    try:
+        if not path.strip() or target.is_dir():
+            raise UsageError("--out", "must name a file (the JSON result), not a directory", path)
+        folder = target.parent
+        if not folder.is_dir():
+            raise UsageError("--out", "must be in an existing directory", path)
+        if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+            raise UsageError("--out", "must be writable", path)
+        if len(target.name.encode()) > 240:
+            raise UsageError("--out", "file name too long", path)
+    except OSError as exc:
+        raise UsageError("--out", f"cannot be written ({exc.strerror or exc})", path) from None
+
+
 def _validate(args) -> str | None:
+    if args.out is not None:
+        _out_file(args.out)
     from lrnnspec.spec.errors import SpecError
     from lrnnspec.training.loop import TASK_DEFAULTS, TrainConfig
 
@@ -68,7 +95,24 @@ def _validate(args) -> str | None:
     except SpecError as exc:
         option = "--" + exc.argument.replace("_", "-")
         return f"{option}: {str(exc).split(': ', 1)[1]}" if exc.argument != "task" else str(exc)
+    _fits(args.config)
     return None
+
+
+def _fits(cfg) -> None:
+    """Refuse up front (exit 3, with the estimate) a run whose model or batches cannot fit in memory:
+    parameters with their gradients and AdamW moments, plus the activations of a training batch and of
+    an evaluation batch (float32; ~32 values per element per layer and Householder factor)."""
+    from . import checks
+
+    width, layers, n_h = cfg.d_model, cfg.layers, max(1, cfg.n_h)
+    parameters = 16 * layers * width * width * n_h
+    train = cfg.batch * cfg.train_len * width * layers * n_h * 32
+    evaluate = cfg.eval_size * cfg.test_len * width * layers * n_h * 8
+    checks.memory_fits("--batch / --d-model / --train-len / --test-len / --eval-size",
+                       4 * (4 * parameters + max(train, evaluate)),
+                       f"training {cfg.model} (d_model {width}, {layers} layers, batch {cfg.batch}, lengths "
+                       f"{cfg.train_len}/{cfg.test_len}, eval size {cfg.eval_size})")
 
 
 # the choices, spelled here so that ``lrnnspec --help`` does not import torch (tests/cli checks they
