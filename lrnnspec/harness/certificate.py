@@ -35,7 +35,15 @@ from .scope import LABELS, Scope
 from .sequence import LONG_LENGTHS, MAX_LEN
 from .verdicts import BLOCKING, ERROR, PASS, Verdict
 
-CERTIFICATE_VERSION = 2
+CERTIFICATE_VERSION = 3      # 3: run id, kernel.directory (lrnnspec/schema/certificate.schema.json)
+STEM_CHARS = 150             # certificate file names: longer stems end in a hash (a file name has ≤ 255 bytes)
+
+
+def new_run_id() -> str:
+    """A run's id: the UTC time and 6 random hex digits (sorts by start; unique across machines)."""
+    import uuid
+
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass
@@ -61,6 +69,7 @@ class Certificate:
     # the worker's cost: calls, seconds starting workers, answering calls, the kernel's own share
     isolation: dict | None = None
     lengths: dict | None = None      # sequence families: {"max": T of the main tier, "long": T of the long tier}
+    run: str | None = field(default_factory=new_run_id)    # tags this run's lines in progress.jsonl
     version: int = CERTIFICATE_VERSION
 
     @property
@@ -97,9 +106,21 @@ class Certificate:
         return f"{head} ({', '.join(d for d in self.dtypes if d not in refused) or 'no dtype'}; {scope})"
 
     def to_json(self) -> dict:
+        """The certificate as JSON data; its schema: :mod:`lrnnspec.schema` (certificate.schema.json)."""
         d = asdict(self)
         d["certified"] = self.certified
         return d
+
+    @classmethod
+    def from_json(cls, data, where: str = "") -> "Certificate":
+        """A certificate read back, validated against :mod:`lrnnspec.schema` first: a damaged one raises
+        :class:`~lrnnspec.errors.UsageError` naming the JSON path (``verdicts[3].dtype``) and the rule."""
+        from lrnnspec.schema import validate
+
+        model = validate(data, where).model_dump()
+        model.pop("certified")
+        model["verdicts"] = [Verdict(**v) for v in model["verdicts"]]
+        return cls(**model)
 
     def to_markdown(self) -> str:
         env = {k: v for k, v in self.environment.items() if k != "variables"}
@@ -229,7 +250,8 @@ def kernel_identity(target: str, info: dict) -> dict:
     for module in sorted(sources):
         digest.update(f"{module}\0{sources[module]}\0".encode())
     return {"target": target, "function": f"{info.get('module')}:{info.get('qualname')}",
-            "sha256": digest.hexdigest() if sources else "unavailable", "sources": sorted(sources)}
+            "sha256": digest.hexdigest() if sources else "unavailable", "sources": sorted(sources),
+            "directory": os.getcwd()}
 
 
 def features(family) -> list[str]:
@@ -241,7 +263,13 @@ def features(family) -> list[str]:
 
 
 def certificate_stem(family: str, target: str) -> str:
-    return f"{family}-{target.replace(':', '.').replace('/', '_')}"
+    """The file name (without suffix) of a certificate: ``family-target``, its tail replaced by a hash
+    when longer than :data:`STEM_CHARS` (a long target or path still gets its certificate)."""
+    stem = f"{family}-{target.replace(':', '.').replace('/', '_')}"
+    if len(stem.encode()) <= STEM_CHARS:
+        return stem
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:16]
+    return stem.encode()[:STEM_CHARS - 17].decode(errors="ignore") + "-" + digest
 
 
 def _check(dtypes, profile, max_examples, properties, known) -> tuple[list[str], int, list[str]]:
@@ -350,7 +378,7 @@ def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress,
             cert.verdicts.append(verdict)
             if progress_log is not None:
                 with progress_log.open(mode="a") as fh:
-                    fh.write(json.dumps({"target": target, **asdict(verdict)}) + "\n")
+                    fh.write(json.dumps({"run": cert.run, "target": target, **asdict(verdict)}) + "\n")
     cert.seconds = time.perf_counter() - start
     cert.scope = kernel.domain.scope.to_json()          # with the dtypes refused on their first property
     cert.replayed = 0 if examples is None else examples.replayed
