@@ -223,7 +223,8 @@ class KernelProcess:
         self.starts += 1
         hello = self._receive(START_TIMEOUT, "starting")
         self.environment = hello["environment"]
-        reply = self._exchange({"op": "load", "target": self.target}, START_TIMEOUT, "loading the kernel")
+        # importing the target is bounded like a call: a module that hangs at import is killed after timeout
+        reply = self._exchange({"op": "load", "target": self.target}, self.timeout, "loading the kernel")
         if not reply.get("ok"):
             self.close()
             raise LoadError(reply.get("message", "the kernel could not be loaded"), reply.get("type", ""),
@@ -336,7 +337,8 @@ class KernelProcess:
                 raise self._died(doing) from None
             words = self._log.last_words() if self._log else ""
             self._kill()
-            raise KernelDied("timeout", f"no answer in {timeout:g} s (the kernel process was killed){words}") from None
+            raise KernelDied("timeout", f"no answer in {timeout:g} s while {doing} (the kernel process was killed)"
+                                        f"{words}") from None
         except (EOFError, OSError):
             raise self._died(doing) from None
         except wire.WireError as exc:
