@@ -120,4 +120,5 @@ def _write(certs_dir: Path, result: JobResult, state: dict) -> list[str]:
     write_text(certs_dir / f"{job.stem}.json", json.dumps(cert.to_json(), indent=1))
     write_text(certs_dir / f"{job.stem}.md", cert.to_markdown())
     state[job.stem] = {"settings": resuming.settings(job), "seconds": result.seconds, "host": result.host}
-    return [json.dumps({"target": job.target, **asdict(v)}) + "\n" for v in cert.verdicts]
+    run = {"run": cert.run} if getattr(cert, "run", None) else {}
+    return [json.dumps({**run, "target": job.target, **asdict(v)}) + "\n" for v in cert.verdicts]

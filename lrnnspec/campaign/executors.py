@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 from typing import Iterable, Iterator
 from urllib.parse import urlparse
 
@@ -123,6 +124,19 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
                         address) from None
 
 
+def _token_auth() -> None:
+    """Ray ≥ 2.5x starts clusters with token authentication and saves the token in ~/.ray/auth_token,
+    but a driver joining an existing cluster sends it only when RAY_AUTH_MODE=token: set that when a
+    token is at hand and the mode is not chosen (RAY_AUTH_MODE=disabled still opts out)."""
+    from pathlib import Path
+
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+            (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 class RayExecutor(Executor):
     name = "ray"
 
@@ -138,6 +152,8 @@ class RayExecutor(Executor):
         return where
 
     def start(self) -> None:
+        if self.address is not None:
+            _token_auth()              # before ray is imported: it reads the mode once
         try:
             import ray
         except ImportError:
@@ -145,6 +161,9 @@ class RayExecutor(Executor):
                                           "pip install 'lrnnspec[cluster]'", "ray") from None
         import logging
 
+        # Ray prints its own messages (a worker that died, …) on sys.stdout: send them to stderr while it
+        # runs, so that stdout stays the command's result (--json stays clean)
+        self._stdout, sys.stdout = sys.stdout, sys.stderr
         options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                    "configure_logging": True}
         if self.address is None:
@@ -164,11 +183,14 @@ class RayExecutor(Executor):
         import ray
         from ray.exceptions import RayError, RayTaskError
 
-        task = ray.remote(run_job)
+        task = ray.remote(certification_job)
+        # the variables Ray sets in its workers (OMP_NUM_THREADS=1) restored to the driver's, so that the
+        # kernel runs in the environment it gets from the local executor (and the certificates agree)
+        variables = {k: os.environ.get(k) for k in RAY_SETS}
         pending = {}
         for job in jobs:
             ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus, max_retries=self.max_retries,
-                               retry_exceptions=False, name="run_job").remote(job)
+                               retry_exceptions=False, name="certification_job").remote(job, variables, os.getcwd())
             pending[ref] = job
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -188,9 +210,29 @@ class RayExecutor(Executor):
             import ray
         except ImportError:
             return
-        if ray.is_initialized():
-            ray.shutdown()
-        self.owned = False
+        try:
+            if ray.is_initialized():
+                ray.shutdown()
+        finally:
+            self.owned = False
+            if getattr(self, "_stdout", None) is not None:
+                sys.stdout, self._stdout = self._stdout, None
+
+
+RAY_SETS = ("OMP_NUM_THREADS",)
+
+
+def certification_job(job: Job, variables: dict, cwd: str) -> JobResult:
+    """A Ray task: :func:`~.jobs.run_job` with ``variables`` as the driver had them (None: unset), in
+    the driver's working directory where this node has it (relative paths mean what they meant there)."""
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    for key, value in variables.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return run_job(job)
 
 
 def make_executor(name: str, *, jobs: int | None = None, address: str | None = None) -> Executor:

@@ -96,7 +96,7 @@ def summarize(campaign, jobs, outcome, args, db) -> dict:
         j = r.job
         rows.append({"stem": j.stem, "family": j.family, "target": j.target, "dtypes": list(j.dtypes),
                      "device": j.device, "seed": j.seed, "verdict": r.verdict, "failing": r.failing,
-                     "message": r.message, "seconds": round(r.seconds, 3), "host": r.host,
+                     "message": r.message, "seconds": round(r.seconds, 3), "host": r.host, "pid": r.pid,
                      "skipped": j.stem in outcome.skipped,
                      "replayed": getattr(r.certificate, "replayed", 0) if r.certificate is not None else 0})
     times = [row["seconds"] for row in rows if not row["skipped"]]

@@ -1,0 +1,88 @@
+"""Fixtures of the campaign tests: a small campaign file and one local Ray instance (2 CPUs) per
+test module that asks for it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+KERNELS = HERE / "kernels.py"
+
+
+def small_campaign(path: Path, *, planted: str = "output_scaled", extra: str = "", families=("retention",),
+                   properties=("forward",), dtypes=("fp32", "bf16")) -> Path:
+    """3 built-in implementations and one planted-bug kernel × ``dtypes``: 8 jobs at the tiniest budget."""
+    q = lambda xs: "[" + ", ".join(f'"{x}"' for x in xs) + "]"   # noqa: E731
+    path.write_text(f"""[campaign]
+name = "small"
+profile = "dev"
+dtypes = {q(dtypes)}
+examples = 2
+max_len = 16
+properties = {q(properties)}
+
+[[targets]]
+backends = ["torch"]
+families = {q(families)}
+
+[[targets]]
+target = "{KERNELS}:{planted}"
+family = "linear_attention"
+{extra}""")
+    return path
+
+
+def lrnnspec(*args, timeout=600, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "lrnnspec", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """The GCS address of a local Ray instance with 2 CPUs (skipped when ray is not installed)."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'lrnnspec[cluster]')")
+    proc = subprocess.Popen([sys.executable, str(HERE / "ray_head.py")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=HERE)
+    try:
+        address = proc.stdout.readline().strip()
+        if not address:
+            pytest.fail(f"the Ray instance did not start: {proc.stderr.read()[-3000:]}")
+        yield address
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def ray_workers_running(name: str = "certification_job") -> list[int]:
+    """Pids of the Ray worker processes executing a ``name`` task now (Ray titles them ``ray::name``)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith(f"ray::{name}"):
+            pids.append(int(entry))
+    return pids
+
+
+def wait_for(predicate, timeout: float, step: float = 0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
