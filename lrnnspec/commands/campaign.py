@@ -32,20 +32,17 @@ def add_execution_options(p, *, jobs_default: int | None = 1) -> None:
                         "redis://HOST:PORT/N, or none")
 
 
-def check_execution(args) -> str | None:
+def check_execution(args) -> None:
+    """The execution options checked for their form (raises :class:`~lrnnspec.errors.UsageError`, exit 2)."""
     from lrnnspec.campaign.executors import EXECUTORS, check_address
     from lrnnspec.errors import UsageError
 
     if args.executor not in EXECUTORS:
-        return f"--executor: must be one of {', '.join(EXECUTORS)} (got {args.executor!r})"
+        raise UsageError("--executor", f"must be one of {', '.join(EXECUTORS)}", args.executor)
     if args.address is not None and args.executor != "ray":
-        return f"--address: applies to --executor ray (got {args.address!r})"
+        raise UsageError("--address", "applies to --executor ray", args.address)
     if args.address is not None:
-        try:
-            check_address(args.address)
-        except UsageError as exc:
-            return exc.line()
-    return None
+        check_address(args.address)
 
 
 def _run(args) -> int:
@@ -53,13 +50,11 @@ def _run(args) -> int:
     from lrnnspec.campaign.executors import make_executor
     from dataclasses import replace
 
+    from lrnnspec.errors import UsageError
+
     if args.jobs is not None and args.jobs < 1:
-        print(f"lrnnspec campaign run: error: --jobs: must be a positive integer (got {args.jobs})", file=sys.stderr)
-        return 2
-    problem = check_execution(args)
-    if problem:
-        print(f"lrnnspec campaign run: error: {problem}", file=sys.stderr)
-        return 2
+        raise UsageError("--jobs", "must be a positive integer", args.jobs)
+    check_execution(args)
     campaign = definition.load(args.campaign)
     executor = make_executor(args.executor, jobs=args.jobs, address=args.address)
     definition.check_devices(campaign.jobs, local=args.executor == "local")

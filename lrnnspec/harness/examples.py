@@ -92,16 +92,18 @@ class _Hypothesis:
         return [case for _, case, _ in self._members(key) if isinstance(case, dict)]
 
     def write(self, key: str, name: str, meta: dict, cases: list[dict]) -> None:
+        """Make the set hold ``cases`` in this order: the members that already stand in order are kept,
+        the others removed, and the rest of ``cases`` added after them."""
         members = self._members(key)
-        have = [case for _, case, _ in members]
-        for _, case, raw in members:
-            if case not in cases:
-                self.db.delete(REDIS_PREFIX + key.encode(), raw)
-        stamp = time.time_ns()
-        for i, case in enumerate(cases):
-            if case not in have:
-                self.db.save(REDIS_PREFIX + key.encode(),
-                             json.dumps({"t": stamp + i, "case": case}, sort_keys=True).encode())
+        keep = 0
+        while keep < min(len(members), len(cases)) and members[keep][1] == cases[keep]:
+            keep += 1
+        db_key = REDIS_PREFIX + key.encode()
+        for _, _, raw in members[keep:]:
+            self.db.delete(db_key, raw)
+        stamp = max([time.time_ns()] + [t + 1 for t, _, _ in members[:keep]])
+        for i, case in enumerate(cases[keep:]):
+            self.db.save(db_key, json.dumps({"t": stamp + i, "case": case}, sort_keys=True).encode())
 
 
 class ExampleStore:

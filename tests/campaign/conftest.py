@@ -16,7 +16,7 @@ KERNELS = HERE / "kernels.py"
 
 
 def small_campaign(path: Path, *, planted: str = "output_scaled", extra: str = "", families=("retention",),
-                   properties=("forward",), dtypes=("fp32", "bf16")) -> Path:
+                   properties=("forward",), dtypes=("fp32", "bf16"), kernels: Path = KERNELS) -> Path:
     """3 built-in implementations and one planted-bug kernel × ``dtypes``: 8 jobs at the tiniest budget."""
     q = lambda xs: "[" + ", ".join(f'"{x}"' for x in xs) + "]"   # noqa: E731
     path.write_text(f"""[campaign]
@@ -32,7 +32,7 @@ backends = ["torch"]
 families = {q(families)}
 
 [[targets]]
-target = "{KERNELS}:{planted}"
+target = "{kernels}:{planted}"
 family = "linear_attention"
 {extra}""")
     return path
