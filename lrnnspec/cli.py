@@ -27,6 +27,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):  # noqa: D401 - argparse's hook
         message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[-1] + ": ", message)
+        message = re.sub(r"'([^']{80})[^']+'", r"'\1…'", message)      # a very long value, quoted: cut
         sys.stderr.write(errors.message(self.prog.removeprefix("lrnnspec").strip(), message) + "\n")
         raise SystemExit(errors.USAGE)
 

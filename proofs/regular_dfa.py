@@ -117,6 +117,8 @@ class DFA:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DFAError("dfa", f"is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise DFAError("dfa", "is nested too deeply to be a DFA") from None
         return cls.from_dict(d)
 
     # --- semantics ----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ MAX_OPTION_CHARS = 4096                        # longer option values are refuse
 # --- argparse types --------------------------------------------------------------------------------
 def _int(text: str, low: int, rule: str) -> int:
     try:
+        if not text.strip().lstrip("+-").isascii():     # int() reads '٣' as 3: only ASCII digits here
+            raise ValueError(text)
         value = int(text, 10)
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(f"must be {rule} (got {shorten(text)})") from None
@@ -52,7 +54,7 @@ def seed(text: str) -> int:
 
 def positive_seconds(text: str) -> float:
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else math.nan
     except (TypeError, ValueError):
         value = math.nan
     if not (math.isfinite(value) and value > 0):

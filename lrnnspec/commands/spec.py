@@ -132,7 +132,7 @@ def _spec_eval(args) -> int:
             return _spec_eval_dag(args)
         return _spec_eval_sequence(args)
     except SpecError as exc:
-        option = {"engine": "--engine", "prec": "--prec", "graph": "--graph"}.get(exc.argument)
+        option = {"engine": "--engine", "contract": "--engine", "prec": "--prec", "graph": "--graph"}.get(exc.argument)
         if option is None:
             raise
         raise UsageError(option, str(exc).split(": ", 1)[-1]) from None

@@ -77,13 +77,13 @@ def _out_file(path: str) -> None:
 
 
 def _validate(args) -> str | None:
+    if args.threads < 1:                  # the checks that need no torch come first (a usage error is fast)
+        return f"--threads must be ≥ 1, got {args.threads}"
     if args.out is not None:
         _out_file(args.out)
     from lrnnspec.spec.errors import SpecError
     from lrnnspec.training.loop import TASK_DEFAULTS, TrainConfig
 
-    if args.threads < 1:
-        return f"--threads must be ≥ 1, got {args.threads}"
     shortest = TASK_DEFAULTS[args.task]["min_len"]  # a --train-len below the task's shortest length trains on it alone
     min_len = args.train_len if shortest is not None and args.train_len is not None and args.train_len < shortest else None
     try:

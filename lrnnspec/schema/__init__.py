@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,7 +31,7 @@ MAX_SEED = 2 ** 64
 
 Dtype = Literal["fp32", "fp16", "bf16", "fp64"]
 Status = Literal["pass", "fail", "not_applicable", "unsupported", "error"]
-Dim = Field(ge=0, le=MAX_DIM)
+DimInt = Annotated[int, Field(ge=0, le=MAX_DIM)]
 Name = Field(min_length=1, max_length=4096)
 
 
@@ -54,12 +54,11 @@ class SequenceCase(_Model):
     """lrnnspec.strategies.sequence.Case (values are a function of this structure)."""
 
     family: str = Name
-    dims: dict[str, int] = Field(json_schema_extra={"additionalProperties": {"type": "integer", "minimum": 0,
-                                                                             "maximum": MAX_DIM}})
+    dims: dict[str, DimInt]
     regimes: dict[str, str]
     options: dict[str, Any]
     seed: int = Field(ge=0, lt=MAX_SEED)
-    segments: Optional[list[int]] = None
+    segments: Optional[list[DimInt]] = None
     initial_state: Optional[str] = None
     chunk_size: Optional[int] = Field(default=None, ge=1, le=MAX_DIM)
     split: Optional[int] = Field(default=None, ge=0, le=MAX_DIM)
@@ -70,9 +69,9 @@ class DagCase(_Model):
 
     family: str = Name
     layout: Literal["chain", "grid", "dag"]
-    shape: list[int] = Field(min_length=1, max_length=2)
+    shape: list[DimInt] = Field(min_length=1, max_length=2)
     direction: Optional[str] = None
-    dims: dict[str, int]
+    dims: dict[str, DimInt]
     regimes: dict[str, str]
     options: dict[str, Any]
     seed: int = Field(ge=0, lt=MAX_SEED)
