@@ -163,7 +163,9 @@ def register(sub) -> None:
     from . import checks
 
     p = sub.add_parser("conformance", help="certify every built-in implementation; writes conformance.md",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__ + "\nExit 2 on a usage error (every option is checked before anything "
+                                             "runs), 3 also when it cannot run here (--device cuda without CUDA).\n",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", nargs="+", default=None, metavar="F", help="only these families (at least one)")
     p.add_argument("--backend", default=None,
                    help="comma-separated backends: ours, torch (lrnnspec.impls) and triton (lrnnspec.kernels; in "

@@ -124,7 +124,10 @@ TARGETS = ("last", "prefix")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a small LRNN on a state-tracking task (CPU scale), print JSON")
+    import argparse
+
+    p = sub.add_parser("train", help="train a small LRNN on a state-tracking task (CPU scale), print JSON",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # "-1,1" must be read as a value, not as an option: widen this parser's negative-number pattern
     p._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)?$|^-\d*\.\d+$")
     p.add_argument("task", choices=tuple(TASKS), help="parity, modarith (mod 5, no brackets), S3, S4, A5, S5")
