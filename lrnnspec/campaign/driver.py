@@ -2,7 +2,7 @@
 
 Per finished job, in the order they finish: ``<stem>.json`` and ``<stem>.md`` (the certificate),
 ``<stem>.log`` (the kernel's output, when there was any), the verdicts appended to
-``progress.jsonl`` and the job recorded in ``campaign-state.json`` (:mod:`.resume`). Every file is
+``progress.jsonl`` and the job recorded in ``campaign.state`` (:mod:`.resume`). Every file is
 written whole, through a temporary file and one rename (:func:`lrnnspec.atomic.write_text`), by this
 one process: an interrupted campaign leaves finished jobs complete and unfinished ones absent.
 """
@@ -28,6 +28,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)                # stems skipped by --resume
     ran: list[str] = field(default_factory=list)                    # stems run now
     seconds: float = 0.0
+    write_seconds: float = 0.0                                      # the driver's writing, over every job
 
     def ordered(self, jobs: list[Job]) -> list[JobResult]:
         return [self.results[j.stem] for j in jobs if j.stem in self.results]
@@ -90,10 +91,12 @@ def run(jobs: list[Job], executor: Executor, certs_dir: Path, *, resume: bool = 
         with Progress(len(todo), executor.slots, stream=stream, live=live) as progress:
             for result in executor.run(todo):
                 stem = result.job.stem
+                began = time.perf_counter()
                 lines += _write(certs_dir, result, state)
                 if result.status == "certificate":
                     write_text(progress_log, "".join(lines))
                 resuming.write_state(certs_dir, state)
+                outcome.write_seconds += time.perf_counter() - began
                 outcome.results[stem] = result
                 outcome.ran.append(stem)
                 progress.job_done(result)

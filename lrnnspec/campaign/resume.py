@@ -1,6 +1,6 @@
 """``--resume``: which jobs of an interrupted campaign are already done.
 
-The driver keeps ``<certificates>/campaign-state.json`` (rewritten atomically after each job): per
+The driver keeps ``<certificates>/campaign.state`` (rewritten atomically after each job): per
 certificate file, the settings of the job that wrote it. A job is skipped when
 
 - its certificate (``<stem>.json``) exists and reads as one (a half-written file never exists:
@@ -31,7 +31,7 @@ from lrnnspec.atomic import write_text
 
 from .jobs import Job
 
-STATE = "campaign-state.json"
+STATE = "campaign.state"
 COMPARED_ENVIRONMENT = ("python", "machine", "torch", "torch_cuda", "triton", "numpy")
 
 

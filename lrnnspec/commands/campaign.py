@@ -98,6 +98,7 @@ def summarize(campaign, jobs, outcome, args, db) -> dict:
     return {"campaign": campaign.name, "file": campaign.source, "lrnnspec": __version__, "spec_version": SPEC_VERSION,
             "profile": campaign.profile, "executor": args.executor, "address": args.address,
             "database": db, "seconds": round(outcome.seconds, 3),
+            "driver_write_seconds": round(outcome.write_seconds, 3),
             "counts": {"jobs": len(rows), "certified": sum(r.certified for r in outcome.results.values()),
                        "failed": sum(r.failed for r in outcome.results.values()),
                        "other": sum(not r.certified and not r.failed for r in outcome.results.values()),

@@ -15,7 +15,7 @@ from .conftest import KERNELS, lrnnspec, small_campaign, wait_for
 
 def _finished(certs) -> list[str]:
     try:
-        return list(json.loads((certs / "campaign-state.json").read_text())["jobs"])
+        return list(json.loads((certs / "campaign.state").read_text())["jobs"])
     except (OSError, ValueError, KeyError):
         return []
 
@@ -40,7 +40,7 @@ def test_an_interrupted_campaign_resumes_with_only_the_unfinished_jobs(tmp_path)
     assert 2 <= len(done) < 8, done
     # what finished is whole, what did not is absent: no temporary file, every certificate reads
     assert not list(certs.glob(".*.tmp"))
-    on_disk = {p.stem for p in certs.glob("*.json") if p.name != "campaign-state.json"}
+    on_disk = {p.stem for p in certs.glob("*.json")}
     assert on_disk == set(done)
     for stem in done:
         json.loads((certs / f"{stem}.json").read_text())
