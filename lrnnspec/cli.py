@@ -110,18 +110,21 @@ def _classify(exc: BaseException) -> tuple[int, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    args = argparse.Namespace()
+    command = next((w for w in argv if w in COMMANDS), "")
+    debug = "--debug" in argv or os.environ.get("LRNNSPEC_DEBUG", "") not in ("", "0")
     try:
-        args, extra = parser.parse_known_args(argv)
-    except SystemExit as exc:               # --help (0) or a usage error (2, its line already printed)
-        return exc.code if isinstance(exc.code, int) else errors.USAGE
-    command = command_name(args)
-    if extra:
-        print(errors.message(command, f"unrecognized arguments: {errors.shorten(' '.join(extra), 200)}"),
-              file=sys.stderr)
-        return errors.USAGE
-    debug = args.debug or os.environ.get("LRNNSPEC_DEBUG", "") not in ("", "0")
-    try:
+        parser = build_parser()
+        try:
+            args, extra = parser.parse_known_args(argv)
+        except SystemExit as exc:           # --help (0) or a usage error (2, its line already printed)
+            return exc.code if isinstance(exc.code, int) else errors.USAGE
+        command = command_name(args)
+        if extra:
+            print(errors.message(command, f"unrecognized arguments: {errors.shorten(' '.join(extra), 200)}"),
+                  file=sys.stderr)
+            return errors.USAGE
+        debug = debug or args.debug
         validate = getattr(args, "validate", None)
         if validate is not None and (problem := validate(args)):
             print(errors.message(command, problem), file=sys.stderr)

@@ -79,6 +79,10 @@ def _semantics(cert: dict, path: str) -> list[tuple[int, dict]]:
     if cert["convention"] not in conventions:
         raise UsageError(f"{path}: convention", f"must be one of {', '.join(conventions)} for the {fam.kind} family "
                                                 f"{fam.name}", cert["convention"])
+    from lrnnspec.harness.certificate import Certificate
+
+    if Certificate.from_json(cert).certified != cert["certified"]:
+        raise UsageError(f"{path}: certified", "contradicts the verdicts and scope it records", cert["certified"])
     failing = []
     for i, v in enumerate(cert["verdicts"]):
         where = f"{path}: verdicts[{i}]"
