@@ -176,7 +176,7 @@ def label_for(family: str, target: str, dtypes, device: str, seed: int) -> str:
     return f"{family} {target.rpartition(':')[2]} [{','.join(dtypes)}] {device} seed {seed}"
 
 
-def load(path: "str | os.PathLike", *, database: str | None = None) -> Campaign:
+def load(path: "str | os.PathLike") -> Campaign:
     """Read and check the campaign file at ``path`` (see the module docstring)."""
     path = Path(path)
     try:

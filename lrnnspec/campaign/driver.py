@@ -78,6 +78,7 @@ def run(jobs: list[Job], executor: Executor, certs_dir: Path, *, resume: bool = 
     try:
         if not started:
             executor.start()
+        executor.check(todo)
         certs_dir.mkdir(parents=True, exist_ok=True)
         state = resuming.read_state(certs_dir) if resume else {}
         progress_log = certs_dir / "progress.jsonl"

@@ -41,6 +41,10 @@ class Executor:
     def start(self) -> None:
         """Reach the machines (raises :class:`~lrnnspec.errors.CannotRun` when they cannot be)."""
 
+    def check(self, jobs: list[Job]) -> None:
+        """After :meth:`start`, before anything is written: raise :class:`~lrnnspec.errors.CannotRun`
+        when these jobs cannot run on the machines reached (a CUDA job and no GPU anywhere)."""
+
     def run(self, jobs: Iterable[Job]) -> Iterator[JobResult]:
         raise NotImplementedError
 
@@ -178,6 +182,16 @@ class RayExecutor(Executor):
                                              f"{' '.join(str(exc).split())[:300]}", self.address) from None
         resources = ray.cluster_resources()
         self.slots = max(int(resources.get("CPU", 1)), 1)
+
+    def check(self, jobs: list[Job]) -> None:
+        import ray
+
+        resources = ray.cluster_resources()
+        cuda = [j for j in jobs if j.gpus]
+        if cuda and not resources.get("GPU", 0):
+            have = ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()) if k in ("CPU", "GPU"))
+            raise CannotRun("devices", f"{len(cuda)} jobs run on {cuda[0].device}, and no node of the Ray cluster "
+                                       f"has a GPU (it has {have})", cuda[0].device)
 
     def run(self, jobs: Iterable[Job]) -> Iterator[JobResult]:
         import ray

@@ -12,9 +12,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from .conftest import lrnnspec, ray_workers_running, small_campaign, wait_for
+from .conftest import KERNELS, lrnnspec, ray_workers_running, small_campaign, wait_for
 
 WORKER_DIED = "A worker died or was killed while executing a task"
 
@@ -89,8 +87,20 @@ def test_a_ray_worker_killed_mid_job_is_retried_and_every_certificate_written_on
 
 def test_a_segfaulting_kernel_is_its_failure_and_not_retried(tmp_path, ray_cluster):
     campaign = tmp_path / "segv.toml"
-    campaign.write_text(small_campaign(tmp_path / "x.toml", planted="segfaults", dtypes=("fp32",),
-                                       properties=("forward", "final_state")).read_text())
+    campaign.write_text(f"""[campaign]
+profile = "dev"
+examples = 2
+max_len = 16
+properties = ["forward", "final_state"]
+
+[[targets]]
+target = "{KERNELS}:segfaults"
+family = "linear_attention"
+
+[[targets]]
+target = "{KERNELS}:correct"
+family = "linear_attention"
+""")
     start = time.monotonic()
     run = lrnnspec("campaign", "run", campaign, "--executor", "ray", "--address", ray_cluster, "--out", tmp_path / "o",
                    "--json")
@@ -103,7 +113,8 @@ def test_a_segfaulting_kernel_is_its_failure_and_not_retried(tmp_path, ray_clust
     # the kernel died in its own process under the job: no Ray worker died, so Ray retried nothing (it
     # says so on stderr when one does: see the test above)
     assert WORKER_DIED not in run.stderr
-    assert summary["counts"]["other"] == 0 and time.monotonic() - start < 300
+    assert summary["counts"] == {**summary["counts"], "jobs": 2, "certified": 1, "failed": 1, "other": 0}
+    assert time.monotonic() - start < 300
 
 
 def test_conformance_runs_on_ray(tmp_path, ray_cluster):
@@ -112,3 +123,17 @@ def test_conformance_runs_on_ray(tmp_path, ray_cluster):
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(list((tmp_path / "certificates").glob("retention-*.json"))) == 3
     assert "`chunk_retention`" in (tmp_path / "conformance.md").read_text()
+
+
+def test_cuda_jobs_on_a_cluster_without_a_gpu_cannot_run_and_write_nothing(tmp_path, ray_cluster):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the local Ray instance offers it")
+    campaign = small_campaign(tmp_path / "gpu.toml", dtypes=("fp32",))
+    campaign.write_text(campaign.read_text().replace('max_len = 16', 'max_len = 16\ndevices = ["cuda"]'))
+    run = lrnnspec("campaign", "run", campaign, "--executor", "ray", "--address", ray_cluster, "--out", tmp_path / "o")
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert "devices: 4 jobs run on cuda, and no node of the Ray cluster has a GPU" in run.stderr
+    assert not (tmp_path / "o").exists()
