@@ -79,7 +79,7 @@ def name_list(option: str, text: str, known=None, what: str = "name") -> list[st
     if not text.strip():
         raise UsageError(option, f"must name at least one {what}" + (f" ({', '.join(known)})" if known else ""), text)
     if any(not t for t in items):
-        raise UsageError(option, f"must be a comma-separated list without empty items", text)
+        raise UsageError(option, "must be a comma-separated list without empty items", text)
     repeated = sorted({t for t in items if items.count(t) > 1})
     if repeated:
         raise UsageError(option, f"names {', '.join(repeated)} more than once", text)

@@ -119,7 +119,7 @@ def _fits(args, sizes: dict) -> None:
 
 
 def _spec_eval(args) -> int:
-    from lrnnspec.spec import evaluate, get_family, random_inputs
+    from lrnnspec.spec import get_family
     from lrnnspec.spec.errors import SpecError
 
     try:

@@ -11,7 +11,6 @@ either refuses cleanly or lets through only what the work can take."""
 from __future__ import annotations
 
 import argparse
-import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st

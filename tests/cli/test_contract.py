@@ -14,7 +14,6 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pytest
 
