@@ -142,8 +142,10 @@ def render(summary: dict) -> str:
 def register(sub) -> None:
     p = sub.add_parser("campaign", help="run a certification campaign from a TOML file, here or on a Ray cluster")
     commands = p.add_subparsers(dest="campaign_command", required=True)
+    import argparse
+
     run = commands.add_parser("run", help="run CAMPAIGN.toml; writes OUT/certificates/, campaign.md, campaign.json",
-                              description=__doc__)
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("campaign", metavar="CAMPAIGN", help="the campaign file (TOML; see campaigns/example.toml)")
     run.add_argument("--out", default="campaign-out", help="folder for certificates/, campaign.md and campaign.json")
     run.add_argument("--jobs", type=int, default=None,
