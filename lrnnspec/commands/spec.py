@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from lrnnspec.errors import UsageError
 
 from . import checks
@@ -39,7 +37,9 @@ def _spec_list(args) -> int:
     return 0
 
 
-def _summary(name: str, a: np.ndarray) -> str:
+def _summary(name: str, a) -> str:
+    import numpy as np
+
     if a.size == 0:
         return f"{name}: shape {tuple(a.shape)} (empty)"
     return (f"{name}: shape {tuple(a.shape)}  max|·| {np.max(np.abs(a)):.6g}  mean {np.mean(a):+.6g}  "
@@ -83,12 +83,14 @@ def _spec_eval_dag(args) -> int:
     took = time.perf_counter() - start
     print(f"family {args.family}   graph {graph.kind} {graph.layout} {graph.direction or ''}   engine {res.engine}   "
           f"seed {args.seed}   {took:.3f} s")
-    print("inputs: " + ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in x.items()))
+    print("inputs: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items()))
     print(_summary("output", res.output))
     print(_summary("final edge states C", res.final_state))
     if res.output_bound is not None:
         print(f"error bound (absolute, every returned element, {res.precision}-bit evaluation): {res.max_bound:.3e}")
     if args.print_output:
+        import numpy as np
+
         np.set_printoptions(precision=17, threshold=1_000_000)
         print(res.output)
     return 0
@@ -152,7 +154,7 @@ def _spec_eval_sequence(args) -> int:
     res = evaluate(args.family, x, engine=args.engine, initial_state=init, prec=args.prec)
     took = time.perf_counter() - start
     print(f"family {args.family}   engine {res.engine}   seed {args.seed}   {took:.3f} s")
-    print("inputs: " + ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in x.items()))
+    print("inputs: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items()))
     print(_summary("output", res.output))
     states = res.final_state if isinstance(res.final_state, dict) else {"state": res.final_state}
     for name, s in states.items():
@@ -162,6 +164,8 @@ def _spec_eval_sequence(args) -> int:
               f"{res.max_bound:.3e}")
         print(_summary("output bound", res.output_bound))
     if args.print_output:
+        import numpy as np
+
         np.set_printoptions(precision=17, threshold=1_000_000)
         print(res.output)
     return 0
