@@ -78,10 +78,14 @@ def _log_unexpected(command: str, argv) -> str:
 
 def _interrupted(args) -> str:
     out = getattr(args, "out", None)
-    if out:
-        return f"interrupted; the results written so far are in {out} (a certificate is written only when its run " \
-               f"completes; progress.jsonl keeps each finished property, tagged with its run id)"
-    return "interrupted; nothing was written"
+    if not out:
+        return "interrupted; nothing was written"
+    if getattr(args, "command", None) == "certify":
+        return (f"interrupted; the properties finished so far are in {out}/progress.jsonl (tagged with this run's "
+                f"id); the certificate is written only when a run completes")
+    if getattr(args, "command", None) == "train":
+        return f"interrupted; {out} was not written"
+    return f"interrupted; what was finished is in {out} (files there are written whole or not at all)"
 
 
 def _classify(exc: BaseException) -> tuple[int, str] | None:

@@ -337,7 +337,8 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         log_path = Path(out) / f"{certificate_stem(fam.name, target)}.log"
-        log_path.unlink(missing_ok=True)
+        if kernel is None:          # a kernel passed in may already be writing it
+            log_path.unlink(missing_ok=True)
     own = kernel is None
     if own:
         if fam.kind != "sequence" and (layout or rename):
