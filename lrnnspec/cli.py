@@ -81,6 +81,8 @@ def _interrupted(args) -> str:
     if not out:
         return "interrupted; nothing was written"
     if getattr(args, "command", None) == "certify":
+        if not os.path.exists(os.path.join(out, "progress.jsonl")):
+            return f"interrupted before any property finished; no certificate was written in {out}"
         return (f"interrupted; the properties finished so far are in {out}/progress.jsonl (tagged with this run's "
                 f"id); the certificate is written only when a run completes")
     if getattr(args, "command", None) == "train":
