@@ -76,9 +76,10 @@ def run(jobs: list[Job], executor: Executor, certs_dir: Path, *, resume: bool = 
     say = lambda line: print(line, file=stream, flush=True)    # noqa: E731
     todo, outcome = prepare(certs_dir, jobs, resume=resume, say=say)
     try:
-        if not started:
+        if todo and not started:              # nothing to run (all resumed): no cluster to reach
             executor.start()
-        executor.check(todo)
+        if todo:
+            executor.check(todo)
         certs_dir.mkdir(parents=True, exist_ok=True)
         state = resuming.read_state(certs_dir) if resume else {}
         progress_log = certs_dir / "progress.jsonl"
@@ -88,9 +89,10 @@ def run(jobs: list[Job], executor: Executor, certs_dir: Path, *, resume: bool = 
             progress_log.unlink(missing_ok=True)
             resuming.write_state(certs_dir, state)
         start = time.perf_counter()
-        say(f"running {len(todo)} jobs on {executor.describe()}")
+        if todo:
+            say(f"running {len(todo)} jobs on {executor.describe()}")
         with Progress(len(todo), executor.slots, stream=stream, live=live) as progress:
-            for result in executor.run(todo):
+            for result in (executor.run(todo) if todo else ()):
                 stem = result.job.stem
                 began = time.perf_counter()
                 lines += _write(certs_dir, result, state)
