@@ -96,7 +96,7 @@ class StateComponent:
     name: str
     dims: tuple[str, ...]  # leading "N"
     doc: str = ""
-    role: str = "value"    # "value", or "stabilizer": a log-scale quantity (mLSTM's m)
+    role: str = "value"    # "value", "stabilizer" (a log-scale quantity: mLSTM's m) or "gram" (an SPD K×K matrix)
 
     def __post_init__(self):
         if self.role not in STATE_ROLES:

@@ -167,6 +167,16 @@ def rebased_to_linear_attention(q, k, v, scale=None, use_norm=True, eps=1e-6):
         {"scale": 1.0, "normalize": use_norm, "normalize_eps": eps}
 
 
+def mesa_net_states_to_simple_gla(q, k, v, g, beta):
+    """Mesa-Net's two states as simple_gla scans with its decay g, keys β·k and scale 1: H^kk on values k,
+    H^kv on values v (simple_gla's state S_t = e^{g_t}S_{t−1} + (β_t k_t) x_tᵀ). Returns the pair of
+    ``(family, inputs, options)`` for (h_kk, h_kv), queries q (the read-out differs: Mesa-Net solves first,
+    o_t = H^kv_tᵀ q*_t with q*_t = (H^kk_t + Diag(λ))⁻¹ q_t, i.e. simple_gla's read-out of H^kv at query q*)."""
+    kb = _f(beta)[..., None] * _f(k)
+    return tuple(("simple_gla", {"q": _f(q), "k": kb, "v": values, "g": _f(g)}, {"scale": 1.0})
+                 for values in (_f(k), _f(v)))
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -45,6 +45,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("rate", "continuous-time decay rate A ≤ 0 (decay e^{Δ·A})", "rate", gate_like=True),
     Role("bias", "offset added to a step size before softplus", "bias", gate_like=True),
     Role("decay", "linear per-head decay γ ∈ (0, 1]", "decay", gate_like=True),
+    Role("regularizer", "a positive diagonal added to a matrix the read-out solves with (Mesa-Net's λ): kept as "
+                        "it is by the magnitude shadow, drawn by its domain", gate_like=True),
     Role("output_gate", "multiplies the read-out through silu (Mamba's z)", gate_like=True),
     Role("source_gate", "pLSTM source gate: node → outgoing edge", "graph"),
     Role("transition_gate", "pLSTM transition gate: incoming → outgoing edge", "graph"),
@@ -53,8 +55,21 @@ ROLES: dict[str, Role] = {r.name: r for r in (
 )}
 
 # roles of state components: a value state is scaled like the values; a log-scale stabilizer
-# (mLSTM's m) is a logarithm and keeps its sign in the magnitude shadow
-STATE_ROLES = ("value", "stabilizer")
+# (mLSTM's m) is a logarithm and keeps its sign in the magnitude shadow; a gram state (Mesa-Net's
+# H^kk = Σ β k kᵀ) is a symmetric positive semidefinite [.., K, K] matrix, which random states must be
+# to stay in the family's domain (:func:`shape_state`)
+STATE_ROLES = ("value", "stabilizer", "gram")
+
+
+def shape_state(role: str, normal):
+    """A random state of ``role`` from standard-normal draws ``normal`` [..., n, n]: gram states become
+    X Xᵀ / n (symmetric positive semidefinite, of the size of a sum of n outer products of unit vectors);
+    the others stay as drawn (the strategies also clip stabilizers to moderate values)."""
+    import numpy as np
+
+    if role == "gram":
+        return normal @ np.swapaxes(normal, -1, -2) / max(1, normal.shape[-1])
+    return normal
 
 
 def get_role(name: str) -> Role:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .family import Family, Input, get_family
 from .prepare import active_state
-from .roles import get_role
+from .roles import get_role, shape_state
 
 DEFAULT_SIZES = {"B": 1, "T": 16, "H": 2, "HV": None, "K": 8, "V": 8, "n_h": 2, "D": 4, "NS": 4}
 
@@ -65,6 +65,6 @@ def random_inputs(family: "str | Family", *, seed: int = 0, optional: bool = Tru
         out.update(fam.sample(rng, out, dims))
     if initial_state:
         sizes_n = {**dims, "N": dims["B"]}
-        out["initial_state"] = {c.name: rng.standard_normal(tuple(sizes_n[d] for d in c.dims))
+        out["initial_state"] = {c.name: shape_state(c.role, rng.standard_normal(tuple(sizes_n[d] for d in c.dims)))
                                 for c in active_state(fam, opts)}
     return out

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from lrnnspec.harness import conventions
 from lrnnspec.harness.kernel import Signature
+from lrnnspec.harness.tolerance import C_BASE, CONTRACTS
 from lrnnspec.harness.sequence import capabilities_of
 from lrnnspec.impls import implementations
 from lrnnspec.spec import get_family, random_inputs
@@ -139,9 +140,16 @@ def test_low_precision_dtype_contract(impl, dtype, data):
     assert o.dtype == dtype, f"output dtype {o.dtype}, expected the dtype of {value_input}"
     for s in (state or {}).values():
         assert s.dtype == torch.float32
-    # a loose sanity bound; the certifier applies the principled, magnitude-normalized one
+    # a loose sanity bound; the certifier applies the principled, magnitude-normalized one. Where the case
+    # itself is ill-conditioned (a solve in the read-out), the spec's own sequential evaluation in the dtype's
+    # contract errs as much: 24× its error (the certifier's baseline constant) is allowed too
     if np.all(np.isfinite(ref.output)) and np.max(np.abs(ref.output), initial=0) < 1e4:
         tol = {torch.float32: 1e-3, torch.bfloat16: 0.25, torch.float16: 0.05}[dtype]
         scale = max(1.0, float(np.max(np.abs(ref.output), initial=0.0)))
         err = float(np.max(np.abs(o.double().numpy() - ref.output), initial=0.0))
-        assert err <= tol * scale * max(1, case.dims["T"]) ** 0.5, f"error {err:.3g} vs fp64 (scale {scale:.3g})"
+        allowed = tol * scale * max(1, case.dims["T"]) ** 0.5
+        if err > allowed:
+            contract = CONTRACTS[{torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]]
+            baseline = np.max(np.abs(case.reference(f"emulate:{contract}").output - ref.output), initial=0.0)
+            allowed = max(allowed, C_BASE * float(baseline))
+        assert err <= allowed, f"error {err:.3g} vs fp64 (scale {scale:.3g})"

@@ -228,11 +228,47 @@ def native_rebased(x, init, dtype):
     return out.astype(np.float64), {"S2": S2.astype(np.float64), "z2": z2.astype(np.float64)}
 
 
+def native_mesa_net(x, init, dtype):
+    """Mesa-Net in ``dtype``: d = exp(g) (float64 exp, then rounded), kb = β·k, H^kk = d·H^kk + kb⊗k,
+    H^kv = d·H^kv + kb⊗v; A = H^kk + λ·I; Gaussian elimination with partial pivoting (the first row of largest
+    |A_ij|, i ≥ j, swapped with row j; m = A_ij / A_jj, row_i − m·row_j, b_i − m·b_j), back substitution
+    x_i = (b_i − Σ_{l>i} U_il·x_l) / U_ii; o = Σ_k H^kv·x."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    q, k, v, g, beta, lamb = (c(x[n]) for n in ("q", "k", "v", "g", "beta", "lamb"))
+    K = q.shape[-1]
+    Hkk, Hkv, out = c(init["h_kk"]), c(init["h_kv"]), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        d = c(np.exp(g[:, t].astype(np.float64)))[..., None, None]
+        kb = beta[:, t, :, None] * k[:, t]
+        Hkk = d * Hkk + kb[..., :, None] * k[:, t, :, None, :]
+        Hkv = d * Hkv + kb[..., :, None] * v[:, t, :, None, :]
+        A = Hkk + lamb[:, :, None] * c(np.eye(K))
+        rows, b = [A[..., i, :] for i in range(K)], [q[:, t, :, i] for i in range(K)]
+        for j in range(K - 1):
+            piv = j + np.argmax(np.stack([np.abs(rows[i][..., j].astype(np.float64)) for i in range(j, K)]), axis=0)
+            for i in range(j + 1, K):
+                sel = piv == i
+                rows[j], rows[i] = np.where(sel[..., None], rows[i], rows[j]), np.where(sel[..., None], rows[j], rows[i])
+                b[j], b[i] = np.where(sel, b[i], b[j]), np.where(sel, b[j], b[i])
+            for i in range(j + 1, K):
+                m = rows[i][..., j] / rows[j][..., j]
+                rows[i] = rows[i] - m[..., None] * rows[j]
+                b[i] = b[i] - m * b[j]
+        xs = [None] * K
+        for i in reversed(range(K)):
+            s = b[i]
+            for l in range(i + 1, K):
+                s = s - rows[i][..., l] * xs[l]
+            xs[i] = s / rows[i][..., i]
+        out[:, t] = _dot(Hkv, np.stack(xs, axis=-1), dtype)
+    return out.astype(np.float64), {"h_kk": Hkk.astype(np.float64), "h_kv": Hkv.astype(np.float64)}
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
                 "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
                 "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule,
                 "precond_kda": native_precond_kda, "based": native_based,
-                "rebased": native_rebased}
+                "rebased": native_rebased, "mesa_net": native_mesa_net}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
@@ -276,3 +312,21 @@ def test_conditioning_is_at_least_one_and_non_decreasing_in_each_sequence(family
     kappa = conditioning(get_family(family), x, {"T": 20}, None)
     assert kappa.shape == (2, 20, x["v"].shape[2], 1)
     assert np.all(kappa >= 1.0) and np.all(np.diff(kappa, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("fmt", NATIVE)
+def test_mesa_net_pivoting_emulation_matches_the_native_loop(fmt, monkeypatch):
+    # an indefinite, non-symmetric initial H^kk (outside the gram role, as a kernel may be handed): the solve
+    # swaps rows, and the swaps are exact
+    import lrnnspec.spec.families.mesa_net as mesa
+
+    swaps, swap = [], mesa._swap
+    monkeypatch.setattr(mesa, "_swap", lambda *a: swaps.append(1) or swap(*a))
+    x, init = draw("mesa_net", seed=47, T=6, B=2, H=2, K=4, V=3)
+    init["h_kk"] = np.random.default_rng(47).standard_normal(init["h_kk"].shape)
+    want_o, want_s = native_mesa_net(x, init, NATIVE[fmt])
+    got = evaluate("mesa_net", x, initial_state=init, engine=f"emulate:{fmt}")
+    assert swaps, "no row was swapped: the case does not exercise pivoting"
+    assert_bitwise(got.output, want_o, f"mesa_net {fmt} output")
+    for name, s in want_s.items():
+        assert_bitwise(got.final_state[name], s, f"mesa_net {fmt} state {name}")

@@ -160,6 +160,42 @@ def test_rebased_is_linear_attention_on_quadratic_features(use_norm):
     assert np.all(np.abs(a.output - b.output) <= a.output_bound + b.output_bound)
 
 
+def _mesa_draw(seed, T):
+    # β ∈ {0, ¼, ½, 1}: the mapped keys β·k are exact in float64
+    x, init = draw("mesa_net", seed=seed, T=T, B=1, H=2, K=3, V=2)
+    x["beta"] = np.random.default_rng(seed).choice([0.0, 0.25, 0.5, 1.0], x["beta"].shape)
+    return x, init
+
+
+def test_mesa_net_states_are_simple_gla_scans():
+    x, init = _mesa_draw(45, 7)
+    a = exact("mesa_net", x, init)
+    for name, (target, y, opts) in zip(("h_kk", "h_kv"), mappings.mesa_net_states_to_simple_gla(
+            **{n: x[n] for n in ("q", "k", "v", "g", "beta")})):
+        b = exact(target, y, init[name], **opts)
+        assert np.all(np.abs(a.final_state[name] - b.final_state) <= a.final_state_bound[name] + b.final_state_bound)
+
+
+def test_mesa_net_read_out_is_the_direct_solve():
+    # o_t = H^kv_tᵀ (H^kk_t + Diag(λ))⁻¹ q_t against mpmath's LU solve (partial pivoting) at 256 bits, the
+    # states of step t from the exact evaluation of the prefix x[:, :t + 1]
+    x, init = _mesa_draw(46, 5)
+    full = exact("mesa_net", x, init)
+    K = x["q"].shape[-1]
+    for t in range(5):
+        prefix = exact("mesa_net", {n: (a[:, :t + 1] if a.ndim == 4 or n in ("g", "beta") else a)
+                                    for n, a in x.items()}, init)
+        with mpmath.workprec(256):
+            for h in range(2):
+                Hkk, Hkv = prefix.raw["state"]["h_kk"][0, h], prefix.raw["state"]["h_kv"][0, h]
+                A = mpmath.matrix([[Hkk[i, j] + (mpmath.mpf(x["lamb"][h, i]) if i == j else 0) for j in range(K)]
+                                   for i in range(K)])
+                qs = mpmath.lu_solve(A, mpmath.matrix([mpmath.mpf(c) for c in x["q"][0, t, h]]))
+                for c in range(2):
+                    want = mpmath.fsum(Hkv[i, c] * qs[i] for i in range(K))
+                    assert abs(mpmath.mpf(full.output[0, t, h, c]) - want) <= full.output_bound[0, t, h, c]
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
