@@ -177,6 +177,13 @@ def mesa_net_states_to_simple_gla(q, k, v, g, beta):
                  for values in (_f(k), _f(v)))
 
 
+def log_linear_attn_to_simple_gla(q, k, v, g, scale=1.0):
+    """Log-linear attention with every level weight λ_t^{(ℓ)} = 1 on levels ℓ = 0 … bit_length(T − 1) (every
+    bucket a sequence from position 0 reaches) as simple_gla: Σ_ℓ Σ_{s∈B_ℓ(t)} = Σ_{s≤t}, the same q, k, v, g
+    and scale (log-linear attention's default scale is 1)."""
+    return "simple_gla", {"q": _f(q), "k": _f(k), "v": _f(v), "g": _f(g)}, {"scale": scale}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -47,6 +47,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("decay", "linear per-head decay γ ∈ (0, 1]", "decay", gate_like=True),
     Role("regularizer", "a positive diagonal added to a matrix the read-out solves with (Mesa-Net's λ): kept as "
                         "it is by the magnitude shadow, drawn by its domain", gate_like=True),
+    Role("level_weight", "per-level weight of a multi-level read-out (log-linear attention's λ_t^{(ℓ)}): scales "
+                         "what a level contributes, like a value"),
     Role("output_gate", "multiplies the read-out through silu (Mamba's z)", gate_like=True),
     Role("source_gate", "pLSTM source gate: node → outgoing edge", "graph"),
     Role("transition_gate", "pLSTM transition gate: incoming → outgoing edge", "graph"),
@@ -57,16 +59,19 @@ ROLES: dict[str, Role] = {r.name: r for r in (
 # roles of state components: a value state is scaled like the values; a log-scale stabilizer
 # (mLSTM's m) is a logarithm and keeps its sign in the magnitude shadow; a gram state (Mesa-Net's
 # H^kk = Σ β k kᵀ) is a symmetric positive semidefinite [.., K, K] matrix, which random states must be
-# to stay in the family's domain (:func:`shape_state`)
-STATE_ROLES = ("value", "stabilizer", "gram")
+# to stay in the family's domain (:func:`shape_state`); a position is the count of tokens a state has seen
+# (log-linear attention's Fenwick buckets depend on it): a nonnegative integer, kept exact
+STATE_ROLES = ("value", "stabilizer", "gram", "position")
 
 
 def shape_state(role: str, normal):
-    """A random state of ``role`` from standard-normal draws ``normal`` [..., n, n]: gram states become
-    X Xᵀ / n (symmetric positive semidefinite, of the size of a sum of n outer products of unit vectors);
-    the others stay as drawn (the strategies also clip stabilizers to moderate values)."""
+    """A random state of ``role`` from standard-normal draws ``normal``: gram states [..., n, n] become X Xᵀ / n
+    (symmetric positive semidefinite, of the size of a sum of n outer products of unit vectors); positions
+    ⌊8·|x|⌋ (nonnegative integers); the others stay as drawn (the strategies also clip stabilizers)."""
     import numpy as np
 
+    if role == "position":
+        return np.floor(8.0 * np.abs(normal))
     if role == "gram":
         return normal @ np.swapaxes(normal, -1, -2) / max(1, normal.shape[-1])
     return normal

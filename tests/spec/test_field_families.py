@@ -264,18 +264,50 @@ def native_mesa_net(x, init, dtype):
     return out.astype(np.float64), {"h_kk": Hkk.astype(np.float64), "h_kv": Hkv.astype(np.float64)}
 
 
+def native_log_linear_attn(x, init, dtype):
+    """Log-linear attention in ``dtype`` (scale 1): at position p, j = trailing zeros of p (∞ at 0), target =
+    min(j + 1, L); D_ℓ = exp(g)·S_ℓ; M = D_0 + … + D_target; levels past the target keep D_ℓ, the target
+    takes M, those below it 0, level 0 takes k⊗v; o = Σ_ℓ λ_ℓ·(Σ_k S_ℓ·q), ℓ ascending. q, k repeated to the
+    value heads."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    group = x["v"].shape[2] // x["q"].shape[2]
+    q, k = (c(np.repeat(x[n], group, axis=2)) for n in ("q", "k"))
+    v, g, lam = (c(x[n]) for n in ("v", "g", "level_scales"))
+    S, pos = c(init["levels"]), [int(p) for p in init["position"]]
+    L, out = S.shape[2], np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        D = c(np.exp(g[:, t].astype(np.float64)))[..., None, None, None] * S
+        S = np.zeros_like(S)
+        for n, p in enumerate(pos):
+            target = L if p == 0 else min(L, (p & -p).bit_length())
+            if target < L:
+                merged = D[n, :, 0]
+                for ell in range(1, target + 1):
+                    merged = merged + D[n, :, ell]
+                S[n, :, target] = merged
+            S[n, :, target + 1:] = D[n, :, target + 1:]
+            S[n, :, 0] = k[n, t, :, :, None] * v[n, t, :, None, :]
+        pos = [p + 1 for p in pos]
+        o = lam[:, t, :, 0, None] * _dot(S[:, :, 0], q[:, t], dtype)
+        for ell in range(1, L):
+            o = o + lam[:, t, :, ell, None] * _dot(S[:, :, ell], q[:, t], dtype)
+        out[:, t] = o
+    return out.astype(np.float64), {"levels": S.astype(np.float64), "position": np.array(pos, dtype=np.float64)}
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
                 "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
                 "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule,
                 "precond_kda": native_precond_kda, "based": native_based,
-                "rebased": native_rebased, "mesa_net": native_mesa_net}
+                "rebased": native_rebased, "mesa_net": native_mesa_net,
+                "log_linear_attn": native_log_linear_attn}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)
 @pytest.mark.parametrize("family", NATIVE_LOOPS)
 def test_emulate_matches_a_native_low_precision_loop_bitwise(family, fmt):
     x, init = draw(family, seed=41, T=9, H=3 if family == "lightning_attn" else 1,
-                   HV=1 if family in ("gdn2", "rwkv6") else 2, K=4, V=3)
+                   HV=1 if family in ("gdn2", "rwkv6") else 2, K=4, V=3, NS=3)
     want_o, want_s = NATIVE_LOOPS[family](x, init, NATIVE[fmt])
     got = evaluate(family, x, initial_state=init, engine=f"emulate:{fmt}")
     assert_bitwise(got.output, want_o, f"{family} {fmt} output")

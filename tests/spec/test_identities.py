@@ -196,6 +196,39 @@ def test_mesa_net_read_out_is_the_direct_solve():
                     assert abs(mpmath.mpf(full.output[0, t, h, c]) - want) <= full.output_bound[0, t, h, c]
 
 
+def test_log_linear_attn_with_unit_level_weights_is_simple_gla():
+    x, _ = draw("log_linear_attn", seed=48, T=11, B=2, H=1, HV=2, K=3, V=2, NS=5, initial_state=False)
+    x["level_scales"] = np.ones_like(x["level_scales"])            # levels 0 … 4 ⊇ bit_length(10) = 4
+    target, y, opts = mappings.log_linear_attn_to_simple_gla(**{n: x[n] for n in ("q", "k", "v", "g")})
+    a, b = exact("log_linear_attn", x), exact(target, y, **opts)
+    assert np.all(np.abs(a.output - b.output) <= a.output_bound + b.output_bound)
+
+
+@pytest.mark.parametrize("levels", [2, 4])
+def test_log_linear_attn_is_the_fenwick_level_sum(levels):
+    # o_t = Σ_{s≤t} (q_t·k_s) e^{G_t − G_s} λ_t^{(ℓ)} v_s with ℓ = bit_length(t ⊕ s) (0 past the last level),
+    # summed directly at 256 bits, against the recurrence's exact evaluation; varlen: positions per segment
+    x, _ = draw("log_linear_attn", seed=49 + levels, T=13, B=1, H=1, HV=2, K=3, V=2, NS=levels, initial_state=False)
+    cu = [0, 6, 6, 13]
+    got = evaluate("log_linear_attn", x, engine="exact", cu_seqlens=np.array(cu), scale=0.5)
+    q, k = (np.repeat(x[n], 2, axis=2) for n in ("q", "k"))
+    mp = np.vectorize(mpmath.mpf, otypes=[object])
+    with mpmath.workprec(256):
+        for start, end in zip(cu[:-1], cu[1:]):
+            for t in range(start, end):
+                for h in range(2):
+                    for c in range(2):
+                        want = mpmath.mpf(0)
+                        for s in range(start, t + 1):
+                            ell = ((t - start) ^ (s - start)).bit_length()
+                            if ell >= levels:
+                                continue
+                            G = mpmath.fsum(mp(x["g"][0, s + 1:t + 1, h]))
+                            score = mpmath.fsum(a * b for a, b in zip(mp(q[0, t, h]), mp(k[0, s, h])))
+                            want += 0.5 * score * mpmath.exp(G) * mp(x["level_scales"][0, t, h, ell]) * mp(x["v"][0, s, h, c])
+                        assert abs(mpmath.mpf(got.output[0, t, h, c]) - want) <= got.output_bound[0, t, h, c]
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)

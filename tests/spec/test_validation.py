@@ -121,6 +121,16 @@ CASES = [
     case("mesa-beta-above-1", "mesa_net", poke("beta", (0, 1, 0), 1.5), DomainError, "beta"),
     case("mesa-key-wise-gate", "mesa_net", set_("g", lambda g: np.repeat(g[..., None], 3, -1)), ShapeError, "g"),
     case("mesa-no-gva", "mesa_net", set_("v", lambda v: np.concatenate([v] * 2, 2)), ShapeError, "v"),
+    case("loglinear-positive-gate", "log_linear_attn", poke("g", (0, 2, 1), 0.5), DomainError, "g"),
+    case("loglinear-key-wise-gate", "log_linear_attn", set_("g", lambda g: np.repeat(g[..., None], 3, -1)),
+         ShapeError, "g"),
+    case("loglinear-levels-per-key-head", "log_linear_attn", set_("level_scales", lambda s: s[:, :, :1]),
+         ShapeError, "level_scales"),
+    case("loglinear-levels-no-level-axis", "log_linear_attn", set_("level_scales", lambda s: s[..., 0]),
+         ShapeError, "level_scales"),
+    case("loglinear-nan-level", "log_linear_attn", poke("level_scales", (0, 1, 0, 0), np.nan), NonFiniteError,
+         "level_scales"),
+    case("loglinear-scale-negative", "log_linear_attn", lambda x: None, OptionError, "scale", scale=-1.0),
     case("unknown-input", "delta_rule", set_("w", np.zeros(1)), SpecError, "w"),
     case("missing-input", "delta_rule", lambda x: x.pop("beta"), SpecError, "beta"),
     case("complex", "delta_rule", set_("v", lambda v: v.astype(complex)), SpecError, "v"),
@@ -220,3 +230,11 @@ def test_torch_tensors_are_accepted():
     a = evaluate("simple_gla", x, initial_state=init)
     b = evaluate("simple_gla", {k: torch.from_numpy(v) for k, v in x.items()}, initial_state=torch.from_numpy(init))
     assert np.array_equal(a.output, b.output)
+
+
+def test_log_linear_position_beyond_counting_is_rejected():
+    x, init = draw("log_linear_attn", B=1, T=4)
+    init["position"] = np.array([2.0 ** 60])
+    with pytest.raises(DomainError, match="position") as info:
+        evaluate("log_linear_attn", x, initial_state=init)
+    assert info.value.argument == "initial_state"
