@@ -1,5 +1,6 @@
 """``python -m lrnnspec.campaign.measure``: the same conformance run on the local executor and on a
-local Ray instance, side by side, and what it says about scaling out; writes ``reports/campaign.md``.
+local Ray instance, side by side, and what it says about scaling out; writes ``--report`` (the numbers
+of ``reports/campaign.md`` come from two such runs).
 
 Both runs are ``lrnnspec conformance`` subprocesses with the same options (``--jobs 2``: two processes,
 or a Ray instance with 2 CPUs), one after the other, each into a folder of its own (so neither
@@ -88,7 +89,8 @@ def main(argv=None) -> int:
     p.add_argument("--family", nargs="+", default=None)
     p.add_argument("--cores", type=int, default=2, help="cores per machine of the projection")
     p.add_argument("--work", default="/tmp/lrnnspec-campaign-measure")
-    p.add_argument("--report", default="reports/campaign.md")
+    p.add_argument("--report", default="campaign-measure.md",
+                   help="where the side-by-side table goes (reports/campaign.md cites two such runs)")
     p.add_argument("--raw", default=None, help="also write the raw numbers (JSON) here")
     p.add_argument("--order", default="local,ray", help="which executor runs first (local,ray or ray,local)")
     args = p.parse_args(argv)
