@@ -184,6 +184,14 @@ def log_linear_attn_to_simple_gla(q, k, v, g, scale=1.0):
     return "simple_gla", {"q": _f(q), "k": _f(k), "v": _f(v), "g": _f(g)}, {"scale": scale}
 
 
+def gsa_one_slot_to_simple_gla(q, k, v, s, g):
+    """GSA with one slot (NS = 1) as simple_gla: the softmax of one logit is exactly 1, so o_t = H^vᵀ_t =
+    Σ_{r≤t} e^{G_t − G_r} s_r v_r — simple_gla with a unit query (K = 1), keys s, decay g, scale 1 (q and k only
+    feed the slot keys, which no longer matter)."""
+    s = _f(s)
+    return "simple_gla", {"q": np.ones(s.shape), "k": s, "v": _f(v), "g": _f(g)[..., 0]}, {"scale": 1.0}
+
+
 def ungated(family: str, inputs: dict):
     """simple_gla / gla with every log-gate 0, or retention with γ = 1, as linear_attention."""
     if family not in ("simple_gla", "gla", "retention"):

@@ -295,12 +295,32 @@ def native_log_linear_attn(x, init, dtype):
     return out.astype(np.float64), {"levels": S.astype(np.float64), "position": np.array(pos, dtype=np.float64)}
 
 
+def native_gsa(x, init, dtype):
+    """GSA in ``dtype``: d = exp(g) per slot, h_k = h_k·d + k⊗s, h_v = d·h_v + s⊗v; z = Σ_k h_k·(q·scale);
+    m = max z; e = exp(z − m) (float64 exp, then rounded); a = e / (e_0 + e_1 + …); o = Σ_slots h_v·a."""
+    c = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    q, k, v, sl, g = (c(x[n]) for n in ("q", "k", "v", "s", "g"))
+    scale = c(q.shape[-1] ** -0.5)
+    hk, hv, out = c(init["h_k"]), c(init["h_v"]), np.zeros(v.shape, dtype)
+    for t in range(q.shape[1]):
+        d = c(np.exp(g[:, t].astype(np.float64)))
+        hk = hk * d[..., None, :] + k[:, t, :, :, None] * sl[:, t, :, None, :]
+        hv = d[..., :, None] * hv + sl[:, t, :, :, None] * v[:, t, :, None, :]
+        z = _dot(hk, q[:, t] * scale, dtype)
+        e = c(np.exp((z - np.max(z, axis=-1, keepdims=True)).astype(np.float64)))
+        total = e[..., 0]
+        for i in range(1, e.shape[-1]):
+            total = total + e[..., i]
+        out[:, t] = _dot(hv, e / total[..., None], dtype)
+    return out.astype(np.float64), {"h_k": hk.astype(np.float64), "h_v": hv.astype(np.float64)}
+
+
 NATIVE_LOOPS = {"kda": native_kda, "gdn2": native_gdn2, "comba": native_comba, "rwkv6": native_rwkv6,
                 "lightning_attn": native_lightning_attn, "hgrn": native_hgrn,
                 "gated_oja_rule": native_gated_oja_rule, "momentum_delta_rule": native_momentum_delta_rule,
                 "precond_kda": native_precond_kda, "based": native_based,
                 "rebased": native_rebased, "mesa_net": native_mesa_net,
-                "log_linear_attn": native_log_linear_attn}
+                "log_linear_attn": native_log_linear_attn, "gsa": native_gsa}
 
 
 @pytest.mark.parametrize("fmt", NATIVE)

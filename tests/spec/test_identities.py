@@ -229,6 +229,14 @@ def test_log_linear_attn_is_the_fenwick_level_sum(levels):
                         assert abs(mpmath.mpf(got.output[0, t, h, c]) - want) <= got.output_bound[0, t, h, c]
 
 
+def test_gsa_with_one_slot_is_simple_gla():
+    x, init = draw("gsa", seed=51, T=9, B=2, H=2, K=3, V=2, NS=1)
+    target, y, opts = mappings.gsa_one_slot_to_simple_gla(**x)
+    a, b = exact("gsa", x, init), exact(target, y, init["h_v"], **opts)      # h_v [N,H,1,V]: simple_gla's S, K = 1
+    assert_bitwise(a.output, b.output, "gsa output")
+    assert_bitwise(a.final_state["h_v"], b.final_state, "gsa h_v")
+
+
 def test_gdn2_with_both_gates_equal_to_beta_is_kda():
     # β(v − S'ᵀk) against β·v − S'ᵀ(β·k): equal in exact arithmetic, within the two evaluations' bounds
     x, init = draw("kda", seed=30)
