@@ -7,7 +7,9 @@ resumable, with live progress.
 - :mod:`.driver` — runs jobs on an executor and alone writes certificates (atomically);
 - :mod:`.resume` — which jobs ``--resume`` skips;
 - :mod:`.database` — ``--database``: a directory or ``redis://``;
-- :mod:`.progress` — the live display, or one line per job.
+- :mod:`.progress` — the live display, or one line per job;
+- :mod:`.conformance` — ``lrnnspec conformance``'s jobs (one per implementation);
+- :mod:`.measure` — local against Ray, side by side (``reports/campaign.md``).
 
 ``lrnnspec campaign run FILE`` and ``lrnnspec conformance`` (a campaign with defaults) use them.
 """
