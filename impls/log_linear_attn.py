@@ -4,7 +4,7 @@ advances; no chunk form yet).
 
 FLA ``chunk_log_linear_attn``'s signature: q, k [B,T,H,K] (FLA's G query/key heads); v [B,T,HV,V]; g [B,T,HV]
 ≤ 0; level_scales [B,T,HV,L] (levels ≥ L weigh 0); ``initial_state``; ``output_final_state``; ``cu_seqlens``;
-``scale`` (default 1, None → K^-1/2). The state is the spec's: ``(levels [N,HV,L,K,V], position [N])`` — the
+``scale`` (default 1, None → K^-1/2). The state is the spec's: ``(levels [N,HV,L,K,V], position [N,HV])`` — the
 per-level matrices and the tokens seen — passed and returned as a tuple; FLA's ``LogLinearAttentionState``
 (the last partial chunk's raw q, k, v, g kept beside a chunk-level state) is not taken. Returns
 (o [B,T,HV,V] in v's dtype, (levels, position) or None).

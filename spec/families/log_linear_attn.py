@@ -15,8 +15,8 @@ level by e^{g}, merges levels 0 … j+1 into level j+1 (dropped when j+1 ≥ L: 
 on), empties levels 1 … j, and writes k vᵀ to level 0; the read-out is o = Σ_ℓ λ^{(ℓ)} S_ℓᵀ (scale·q).
 
 Shapes: q, k [B,T,H,K]; v [B,T,HV,V] (HV % H == 0: FLA's G query/key heads, H value heads); g [B,T,HV] ≤ 0;
-level_scales [B,T,HV,NS] (L = NS levels; any real weights); state levels [N,HV,NS,K,V] and position [N]
-(a nonnegative integer: the tokens the state has seen, so that a continued sequence keeps its buckets; the
+level_scales [B,T,HV,NS] (L = NS levels; any real weights); state levels [N,HV,NS,K,V] and position [N,HV]
+(per head, equal across heads for a state reached from zero; a nonnegative integer: the tokens the state has seen, so that a continued sequence keeps its buckets; the
 definition reads the nearest integer to |position|, so that every real state has a value — as precond_kda
 reads |A| —, and a kernel may assume a nonnegative integer: state role ``position``).
 scale defaults to 1 (FLA's). With every λ = 1 and enough levels it is simple_gla
@@ -42,13 +42,14 @@ def trailing_zeros(p: np.ndarray) -> np.ndarray:
 
 
 def positions(ar, pos) -> np.ndarray:
-    """The position state as int64 [N]: the nearest integer to |p| (a state drawn or perturbed off the integers
+    """The position state as int64 [N, HV]: the nearest integer to |p| (a state drawn or perturbed off the integers
     still has a value; a kernel may assume nonnegative integers, and its position gradient is 0)."""
     c = np.asarray(ar.to_float(pos), dtype=np.float64)
     if not np.all(np.isfinite(c)) or np.any(np.abs(c) > 2.0 ** 52):
-        i = int(np.argwhere(~np.isfinite(c) | (np.abs(c) > 2.0 ** 52))[0][0])
+        i = tuple(int(j) for j in np.argwhere(~np.isfinite(c) | (np.abs(c) > 2.0 ** 52))[0])
         raise DomainError("initial_state", f"component 'position' must hold the tokens a state has seen (a "
-                                           f"nonnegative integer below 2^52); position[{i}] = {c[i]!r}")
+                                           f"nonnegative integer below 2^52); position[{', '.join(map(str, i))}] = "
+                                           f"{c[i]!r}")
     return np.rint(np.abs(c)).astype(np.int64)
 
 
@@ -57,10 +58,10 @@ def step(ar, s, x, p):
     L = S.shape[-3]
     target = np.minimum(trailing_zeros(pos) + 1, L)            # the level the merge lands on (L: dropped)
     level = np.arange(L)
-    shape = (len(pos),) + (1,) * (S.ndim - 4) + (L, 1, 1)     # [N, 1.., L, 1, 1]
-    merge_in = ar.asarray((level[None, :] <= target[:, None]).astype(np.float64).reshape(shape))
-    onto = ar.asarray((level[None, :] == target[:, None]).astype(np.float64).reshape(shape))
-    keep = ar.asarray((level[None, :] > target[:, None]).astype(np.float64).reshape(shape))
+    shape = pos.shape + (L, 1, 1)                              # [N, HV, L, 1, 1]
+    merge_in = ar.asarray((level <= target[..., None]).astype(np.float64).reshape(shape))
+    onto = ar.asarray((level == target[..., None]).astype(np.float64).reshape(shape))
+    keep = ar.asarray((level > target[..., None]).astype(np.float64).reshape(shape))
     first = ar.asarray((level == 0).astype(np.float64).reshape((1,) * (S.ndim - 3) + (L, 1, 1)))
     decayed = ar.mul(ar.exp(x["g"])[..., None, None, None], S)
     parts = ar.mul(merge_in, decayed)
@@ -99,7 +100,7 @@ FAMILY = register(Family(
                                                             "(L = NS levels; later levels weigh 0)",
                   role="level_weight")),
     state=(StateComponent("levels", ("N", "HV", "NS", "K", "V"), "S_ℓ: the decayed Σ k vᵀ of Fenwick bucket ℓ"),
-           StateComponent("position", ("N",), "the tokens seen (a nonnegative integer)", role="position")),
+           StateComponent("position", ("N", "HV"), "the tokens seen (a nonnegative integer)", role="position")),
     output_dims=("B", "T", "HV", "V"),
     step=step, readout=readout,
     options=(Option("scale", 1.0, "read-out scale (FLA's default 1); None → K^-1/2", check=_scale),),

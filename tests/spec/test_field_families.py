@@ -273,26 +273,27 @@ def native_log_linear_attn(x, init, dtype):
     group = x["v"].shape[2] // x["q"].shape[2]
     q, k = (c(np.repeat(x[n], group, axis=2)) for n in ("q", "k"))
     v, g, lam = (c(x[n]) for n in ("v", "g", "level_scales"))
-    S, pos = c(init["levels"]), [int(p) for p in init["position"]]
+    S, pos = c(init["levels"]), init["position"].astype(np.int64)
     L, out = S.shape[2], np.zeros(v.shape, dtype)
     for t in range(q.shape[1]):
         D = c(np.exp(g[:, t].astype(np.float64)))[..., None, None, None] * S
         S = np.zeros_like(S)
-        for n, p in enumerate(pos):
+        for n, h in np.ndindex(*pos.shape):
+            p = int(pos[n, h])
             target = L if p == 0 else min(L, (p & -p).bit_length())
             if target < L:
-                merged = D[n, :, 0]
+                merged = D[n, h, 0]
                 for ell in range(1, target + 1):
-                    merged = merged + D[n, :, ell]
-                S[n, :, target] = merged
-            S[n, :, target + 1:] = D[n, :, target + 1:]
-            S[n, :, 0] = k[n, t, :, :, None] * v[n, t, :, None, :]
-        pos = [p + 1 for p in pos]
+                    merged = merged + D[n, h, ell]
+                S[n, h, target] = merged
+            S[n, h, target + 1:] = D[n, h, target + 1:]
+            S[n, h, 0] = k[n, t, h, :, None] * v[n, t, h, None, :]
+        pos = pos + 1
         o = lam[:, t, :, 0, None] * _dot(S[:, :, 0], q[:, t], dtype)
         for ell in range(1, L):
             o = o + lam[:, t, :, ell, None] * _dot(S[:, :, ell], q[:, t], dtype)
         out[:, t] = o
-    return out.astype(np.float64), {"levels": S.astype(np.float64), "position": np.array(pos, dtype=np.float64)}
+    return out.astype(np.float64), {"levels": S.astype(np.float64), "position": pos.astype(np.float64)}
 
 
 def native_gsa(x, init, dtype):

@@ -239,7 +239,7 @@ def test_torch_tensors_are_accepted():
 
 def test_log_linear_position_beyond_counting_is_rejected():
     x, init = draw("log_linear_attn", B=1, T=4)
-    init["position"] = np.array([2.0 ** 60])
+    init["position"] = np.full(init["position"].shape, 2.0 ** 60)
     with pytest.raises(DomainError, match="position") as info:
         evaluate("log_linear_attn", x, initial_state=init)
     assert info.value.argument == "initial_state"
