@@ -383,3 +383,19 @@ def test_mesa_net_pivoting_emulation_matches_the_native_loop(fmt, monkeypatch):
     assert_bitwise(got.output, want_o, f"mesa_net {fmt} output")
     for name, s in want_s.items():
         assert_bitwise(got.final_state[name], s, f"mesa_net {fmt} state {name}")
+
+
+def test_mesa_net_shadow_bounds_the_output_and_grows_with_the_conditioning():
+    # |o| = |H^kvᵀx| ≤ H̄^kvᵀ|x| ≤ shadow; with λ → 0 and T < K (H^kk rank-deficient) the solve's amplification
+    # |A⁻¹|(Ā|x| + |q|) ~ κ|x| enters the floor
+    fam = get_family("mesa_net")
+    x, init = draw("mesa_net", seed=52, T=2, B=1, H=2, K=4, V=3, initial_state=False)
+    absx = {n: (a if n in ("g", "beta", "lamb") else np.abs(a)) for n, a in x.items()}
+    ratios = []
+    for lam in (1.0, 1e-4):
+        x["lamb"] = absx["lamb"] = np.full_like(x["lamb"], lam)
+        out = evaluate("mesa_net", x).output
+        floor = fam.shadow(x, absx, None, None, {}, None, out)
+        assert floor.shape == out.shape and np.all(floor >= np.abs(out) * (1 - 1e-12))
+        ratios.append(np.max(floor) / np.max(np.abs(out)))
+    assert ratios[1] > 100 * ratios[0]
