@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         if validate is not None and (problem := validate(args)):
             print(errors.message(command, problem), file=sys.stderr)
             return errors.USAGE
-        return args.func(args)
+        try:
+            return args.func(args)
+        finally:                             # one run per --out: the directory is free again
+            lock = getattr(args, "out_lock", None)
+            if lock is not None:
+                lock.release()
     except KeyboardInterrupt:
         print(f"\nlrnnspec {command}: {_interrupted(args)}", file=sys.stderr)
         return errors.INTERRUPTED

@@ -48,7 +48,7 @@ def _conformance(args) -> int:
             raise UsageError("--family", "names a family more than once", " ".join(args.family))
     checks.device(args.device)
     checks.out_dir(args.out)
-    args.out_lock = checks.OutLock(Path(args.out))     # held until this process ends
+    args.out_lock = checks.OutLock(Path(args.out))     # released by lrnnspec.cli.main when the run ends
     args.dtype = ",".join(dtypes_checked)
     import torch  # noqa: F401
 

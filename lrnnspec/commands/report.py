@@ -263,7 +263,7 @@ def _run_expressivity(args) -> int:
 
     profile = _profile(args)                      # every input checked before the 40 s of checks
     out = checks.out_dir(args.out)
-    lock = checks.OutLock(out)
+    lock = args.out_lock = checks.OutLock(out)
     json_path = out / "expressivity.json"
     old = _read_cache(json_path, args.recompute_horizons)
     import lrnnspec.proofs  # noqa: F401  (registers the checks)
@@ -327,7 +327,7 @@ def _run_trained(args) -> int:
     from . import checks
 
     out = checks.out_dir(args.out)
-    lock = checks.OutLock(out)
+    lock = args.out_lock = checks.OutLock(out)
     cached = []
     if (out / "trained.json").exists() and not args.recompute:
         try:
