@@ -86,6 +86,7 @@ _FLA_REFERENCES = (
     *_fns("fla.ops.hgrn.naive", "hgrn", {"naive_recurrent_hgrn": "recurrent"}),
     *_fns("fla.ops.based.naive", "based", {"naive_parallel_based": "parallel"}),
     *_fns("fla.ops.rebased.naive", "rebased", {"naive_parallel_rebased": "parallel"}),
+    *_fns("fla.ops.gsa.naive", "gsa", {"naive_recurrent_gsa": "recurrent"}),
 )
 
 _FLA_TRITON = tuple(
