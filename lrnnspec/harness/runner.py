@@ -1,7 +1,8 @@
 """Hypothesis drives one property of one kernel in one dtype to a :class:`~.verdicts.Verdict`.
 
-Cases come from the domain's strategies for the property (:meth:`phases`: the main one, and for some
-properties the long tier with a few examples of its own), are rounded to the dtype, and go through
+Cases come from the domain's strategies for the property (:meth:`phases`, each run with a seed of its
+own: for a sequence family the free draws, one case at every chunk-boundary length, one case at every
+long length), are rounded to the dtype, and go through
 the property function; a :class:`~.verdicts.PropertyFailure` is a counterexample that Hypothesis
 shrinks to a minimal one. Three things stop a run early, without shrinking further:
 
@@ -163,11 +164,11 @@ def _explore(k: Kernel, fn, prop: str, dtype: str, max_examples: int, seed: int,
                        counterexample, trace)
 
     def runs():
-        for strategy, examples in k.domain.phases(prop, max_examples):
+        for phase, (strategy, examples) in enumerate(k.domain.phases(prop, max_examples)):
             test = settings(max_examples=examples, derandomize=False, database=None, deadline=None,
                             suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
                             print_blob=False, report_multiple_bugs=False)(given(strategy)(one))
-            hypothesis_seed(seed)(test)()
+            hypothesis_seed(f"{seed}/{phase}")(test)()       # phases of one length each draw different cases
 
     try:
         try:

@@ -24,6 +24,7 @@ from lrnnspec.spec.prepare import active_state
 from lrnnspec.spec.roles import get_role
 from lrnnspec.spec.timeaxis import slice_time
 from lrnnspec.strategies import Case, case_from_json, cases
+from lrnnspec.strategies.sequence import length_tiers, long_tier
 
 from lrnnspec.spec.errors import SpecError
 
@@ -37,8 +38,10 @@ PROPERTIES = ("scope", "forward", "final_state", "state_passing", "varlen", "cau
               "nan_poison", "determinism", "contract", "finite", "negative_eigenvalues", "gradients", "permutation")
 MAX_LEN = 4 * 128 + 3           # the boundary tier: up to more than three chunks of the largest plausible chunk
 REQUIRED_CHUNK = 64      # the chunk size passed to a kernel whose signature requires one (the field's usual)
-LONG_TIER = ("forward", "final_state", "finite")      # properties that also draw T = long_len
+LONG_TIER = ("forward", "final_state", "finite")      # properties that also run the long lengths
+SWEPT = ("forward", "final_state", "state_passing", "varlen", "causality", "gradients")   # and every boundary
 LONG_LENGTHS = {"dev": 256, "ci": 1024, "certify": 4096}
+SWEEP = {"dev": False, "ci": True, "certify": True}     # whether a profile sweeps the boundary lengths
 CHUNK_SIZES = (16, 32)          # the chunk_size property's sizes besides the kernel's default
 
 
@@ -200,6 +203,14 @@ def capabilities_of(fn, convention: str, family: str) -> Capabilities:
     return capabilities(Signature.of(fn), convention_for(convention, family))
 
 
+def _not_simplest(drawn: tuple) -> bool:
+    return drawn[0] != 0
+
+
+def _case(drawn: tuple) -> Case:
+    return drawn[1]
+
+
 class SequenceDomain:
     """The sequence-family side of one :class:`~.kernel.Kernel` (see the module docstring)."""
 
@@ -211,7 +222,7 @@ class SequenceDomain:
                  rename: dict[str, str] | None = None):
         self.k, self.fam = kernel, kernel.fam
         self.scope, self.negotiated, self.dtypes_probed = Scope(), False, set()
-        self.long_len, self.max_len = LONG_LENGTHS["ci"], MAX_LEN
+        self.long_len, self.max_len, self.sweep = LONG_LENGTHS["ci"], MAX_LEN, SWEEP["ci"]
         record = kernel.known
         self.convention_name = convention or (record and record.convention) or "fla"
         names = {i.name for i in self.fam.inputs} | {o.name for o in self.fam.options} | \
@@ -274,16 +285,34 @@ class SequenceDomain:
                 and (not self.takes(o.name) or not self.scope.allows(o.name))}
 
     def phases(self, prop: str, examples: int) -> list:
-        """(strategy, examples) to run in turn: the main one, and for :data:`LONG_TIER` properties the
-        long tier, with an eighth of the examples (at least 2)."""
-        main = [(self.strategy(prop), examples)]
-        if prop in LONG_TIER and self.long_len:
-            return main + [(self.strategy(prop, long=True), max(2, examples // 8))]
-        return main
+        """(strategy, examples) to run in turn, stopping at the first failure: cases drawn freely
+        (all of ``examples`` but the sweep's, and at least half of them: a failure found here shrinks
+        to the smallest T that shows it); then for :data:`SWEPT` properties the sweep, one drawn case at
+        every chunk-boundary length the kernel allows (Hypothesis, left to draw T itself, repeats a few
+        lengths many times and can miss the one boundary where a bug lives); then for
+        :data:`LONG_TIER` properties one case at every long length
+        (:func:`~lrnnspec.strategies.sequence.long_tier`)."""
+        sweep = [(self.strategy(prop, length=t), 1) for t in self.boundary_lengths()
+                 if prop != "state_passing" or self.splits(t)] if self.sweep and prop in SWEPT else []
+        free = max(examples - len(sweep), (examples + 1) // 2)
+        long = [(self.strategy(prop, length=t, long=True), 1)
+                for t in long_tier(self.long_len, self.scope.allows_length)] if prop in LONG_TIER and self.long_len else []
+        return [(self.strategy(prop), free)] + sweep + long
 
-    def strategy(self, prop: str, long: bool = False):
+    def splits(self, T: int) -> bool:
+        """Whether T splits into two lengths the kernel allows (state passing)."""
+        return any(self.scope.allows_length(t) and self.scope.allows_length(T - t) for t in range(1, T))
+
+    def boundary_lengths(self) -> list[int]:
+        """The lengths of the sweep: around every plausible chunk boundary and the kernel's own, above
+        31, up to ``max_len``, as the kernel's declared constraints allow."""
+        return length_tiers(self.own_chunk(), self.max_len, self.scope.allows_length)[1]
+
+    def strategy(self, prop: str, long: bool = False, length: int | None = None):
+        """Cases for ``prop``: T drawn from the tiers, or fixed at ``length`` (a case drawn in full
+        otherwise: Hypothesis's first, simplest, case is skipped)."""
         scope = self.scope
-        kw = dict(chunk_size=self.own_chunk(), max_len=self.max_len, long_len=self.long_len if long else None,
+        kw = dict(chunk_size=self.own_chunk(), max_len=self.max_len, length=length,
                   allowed_lengths=scope.allows_length, gva=scope.allows("grouped_value_heads"),
                   initial_state=scope.allows("initial_state") and prop != "causality",
                   varlen=scope.allows("varlen") and prop in ("varlen", "forward", "nan_poison", "finite", "no_mutation"),
@@ -311,6 +340,8 @@ class SequenceDomain:
             strength = [i.name for i in self.fam.with_role("write_strength")]
             base = st.tuples(base, st.sampled_from(["two", "near", "uniform"])).map(
                 lambda cr: cr[0].replace(regimes=cr[0].regimes | dict.fromkeys(strength, cr[1])))
+        if length is not None:
+            base = st.tuples(st.integers(0, 2 ** 16), base).filter(_not_simplest).map(_case)
         return base
 
     def applicability(self, prop: str) -> str | None:

@@ -122,6 +122,7 @@ class LogStats(_Model):
 class Lengths(_Model):
     max: int = Field(ge=0, le=MAX_DIM)
     long: Optional[int] = Field(default=None, ge=0, le=MAX_DIM)
+    sweep: bool = False          # one case at every boundary length (ci and certify profiles)
 
 
 class Isolation(_Model):

@@ -284,36 +284,50 @@ def chunk_boundaries(chunk_size: int | None = None) -> set[int]:
     return out | {4 * max(chunks) + 3}
 
 
-def lengths(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=None) -> st.SearchStrategy[int]:
-    """T in two tiers, drawn about evenly — short (0, 1, primes and chunk boundaries ≤ 31) and around
-    chunk boundaries (:func:`chunk_boundaries` ≤ ``max_len``). ``allowed(T)`` restricts them (a
-    kernel's declared constraints). A failure shrinks to the short tier, then to the smallest T of
-    its tier, that shows it (a failure first found in the boundary tier stays there)."""
+def length_tiers(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=None) -> tuple[list, list]:
+    """(short, boundary): T in 0, 1, the primes and chunk boundaries ≤ 31; and the lengths around
+    chunk boundaries (:func:`chunk_boundaries`) up to ``max_len``. ``allowed(T)`` restricts both (a
+    kernel's declared constraints); when it leaves fewer than 6 boundaries (T a multiple of 64), the
+    first lengths above 31 it allows join them."""
     ok = allowed or (lambda t: True)
     edges = chunk_boundaries(chunk_size)
     short = [t for t in sorted({0, 1} | set(PRIMES) | edges) if t <= min(31, max_len) and ok(t)]
     boundary = [t for t in sorted(edges) if 31 < t <= max_len and ok(t)]
-    if len(boundary) < 6:       # constraints few boundaries meet (T a multiple of 64): the first lengths they allow
+    if len(boundary) < 6:
         boundary = sorted(set(boundary) | set([t for t in range(32, max_len + 1) if ok(t)][:8]))
-    tiers = [tier for tier in (short, boundary) if tier]
+    return short, boundary
+
+
+def lengths(chunk_size: int | None = None, max_len: int = 4 * 128 + 3, allowed=None) -> st.SearchStrategy[int]:
+    """T from the two :func:`length_tiers`, drawn about evenly. A failure shrinks to the short tier,
+    then to the smallest T of its tier, that shows it (a failure first found in the boundary tier stays
+    there)."""
+    tiers = [tier for tier in length_tiers(chunk_size, max_len, allowed) if tier]
     if not tiers:
         raise SpecError("lengths", f"no length up to {max_len} satisfies the constraints")
     return st.sampled_from(range(len(tiers))).flatmap(lambda i: st.sampled_from(tiers[i]))
 
 
-def long_lengths(long_len: int, allowed=None) -> st.SearchStrategy[int]:
-    """The long tier: T = 256, 512, … doubling up to ``long_len`` (accumulation over many chunks:
-    growing states, underflowing gates), each moved up to the nearest length ``allowed`` admits;
-    a failure shrinks to the shortest that shows it."""
+def long_tier(long_len: int, allowed=None) -> list[int]:
+    """The long lengths: T = 256, 512, … doubling up to ``long_len`` (accumulation over many chunks:
+    growing states, underflowing gates), every other one less one (a partial last chunk of every
+    plausible size: 256, 511, 1024, 2047, 4096), each moved up to the nearest length ``allowed`` admits."""
     ok = allowed or (lambda t: True)
     values = []
-    for t in sorted({min(256 * 2 ** i, long_len) for i in range(16) if 256 * 2 ** (i - 1) < long_len}):
+    tops = sorted({min(256 * 2 ** i, long_len) for i in range(16) if 256 * 2 ** (i - 1) < long_len})
+    for i, top in enumerate(tops):
+        t = top - i % 2
         t = next((u for u in range(t, 2 * t + 1) if ok(u)), None) if not ok(t) else t
         if t is not None and t not in values:
             values.append(t)
     if not values:
         raise SpecError("long_len", f"no length from 256 to {long_len} satisfies the constraints")
-    return st.sampled_from(values)
+    return values
+
+
+def long_lengths(long_len: int, allowed=None) -> st.SearchStrategy[int]:
+    """T from :func:`long_tier`; a failure shrinks to the shortest that shows it."""
+    return st.sampled_from(long_tier(long_len, allowed))
 
 
 def segments(total: int, max_segments: int = 5, chunk_size: int | None = None, empty: bool = True,
@@ -347,10 +361,10 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
           optional_inputs: bool | None = None, family_sample: bool | None = True,
           head_dims: tuple[int, ...] = (1, 3, 4, 5, 8), long_len: int | None = None, allowed_lengths=None,
           split: bool = False, empty_segments: bool = True, exclude_inputs: tuple[str, ...] = (),
-          include_inputs: tuple[str, ...] = ()) -> Case:
+          include_inputs: tuple[str, ...] = (), length: int | None = None) -> Case:
     """Inputs for ``family``. T comes from :func:`lengths` (``chunk_size``: the kernel's own chunk,
     besides 16, 32, 64, 128; ``max_len``; ``allowed_lengths(T)``: the kernel's constraints) or, with
-    ``long_len``, from the long tier :func:`long_lengths`. ``options`` fixes options; the others are drawn from their choices
+    ``long_len``, from the long tier :func:`long_lengths`; ``length`` fixes it. ``options`` fixes options; the others are drawn from their choices
     (unless ``vary_options=False``). ``optional_inputs``: None draws whether each optional input
     is given, True gives all, False none. ``family_sample``: apply the family's own refinement of
     its inputs (dplr: RWKV-7's stable a = −κ̂, b = κ̂ ⊙ iclr) always (True), never (False) or
@@ -371,7 +385,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
             s = draw(st.sampled_from([None, None, 0.5, 1.0, 1.7]))
             if s is not None:
                 opts[o.name] = s
-    T = draw(long_lengths(long_len, allowed_lengths) if long_len else lengths(chunk_size, max_len, allowed_lengths))
+    T = length if length is not None else draw(
+        long_lengths(long_len, allowed_lengths) if long_len else lengths(chunk_size, max_len, allowed_lengths))
     use_varlen = varlen and draw(st.booleans())
     B = 1 if use_varlen else draw(st.integers(1, max_batch))
     names = {d for i in fam.inputs for d in i.dims}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import find, given, settings
 
 from lrnnspec.strategies import cases, chunk_boundaries, lengths, long_lengths, segments
+from lrnnspec.strategies.sequence import long_tier
 
 BOUNDARIES = {c * m + d for c in (16, 32, 64, 128) for m, d in ((1, -1), (1, 0), (1, 1), (2, -1), (2, 1), (3, 1))}
 
@@ -37,7 +38,7 @@ def test_a_kernels_own_chunk_adds_its_boundaries():
 def test_declared_constraints_restrict_the_lengths():
     drawn = set(_drawn(lengths(None, allowed=lambda t: t % 64 == 0 and t > 0), 200))
     assert drawn and all(t % 64 == 0 and t > 0 for t in drawn) and {64, 128, 192, 384} <= drawn
-    assert set(_drawn(long_lengths(1024, allowed=lambda t: t % 3 == 0), 50)) == {258, 513, 1026}   # moved up
+    assert long_tier(1024, allowed=lambda t: t % 3 == 0) == [258, 513, 1026]   # moved up
 
 
 def test_a_failure_shrinks_to_the_smallest_length_that_shows_it():
@@ -64,6 +65,30 @@ def test_state_passing_splits_are_valid_and_often_unaligned_next_to_a_boundary()
     assert all(c.split is None or (c.split % 64 == 0 and (c.dims["T"] - c.split) % 64 == 0) for c in both)
 
 
-def test_the_long_tier_doubles_up_to_its_length():
-    assert set(_drawn(long_lengths(1024), 30)) == {256, 512, 1024}
-    assert set(_drawn(long_lengths(4096), 60)) == {256, 512, 1024, 2048, 4096}
+def test_the_long_tier_doubles_up_to_its_length_every_other_one_with_a_partial_last_chunk():
+    assert long_tier(1024) == [256, 511, 1024]
+    assert set(_drawn(long_lengths(4096), 60)) == {256, 511, 1024, 2047, 4096}
+
+
+def test_the_sweep_runs_one_drawn_case_at_every_boundary_and_long_length():
+    # Hypothesis left to draw T repeats a few lengths; the sweep guarantees each boundary once, with the
+    # rest of the case drawn (not Hypothesis's simplest case) and a different draw at each length
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    from lrnnspec.harness.kernel import Kernel
+
+    k = Kernel("lrnnspec.impls.gla:chunk_gla", "gla", None, "cpu")
+    try:
+        phases = k.domain.phases("forward", 25)
+        drawn = []
+        for i, (strategy, n) in enumerate(phases[1:]):
+            test = settings(max_examples=n, database=None, phases=[Phase.generate],
+                            suppress_health_check=list(HealthCheck))(given(strategy)(lambda c: drawn.append(c)))
+            seed(f"0/{i + 1}")(test)()
+        lengths_run = [c.dims["T"] for c in drawn]
+        assert lengths_run == k.domain.boundary_lengths() + long_tier(k.domain.long_len)
+        assert {65, 129, 193, 515} <= set(lengths_run) and phases[0][1] == 13   # at least half drawn freely
+        widths = {tuple(sorted((d, v) for d, v in c.dims.items() if d != "T")) for c in drawn}
+        assert len(widths) > len(drawn) // 2 and sum(max(c.dims["K"], c.dims["V"]) > 1 for c in drawn) > len(drawn) // 2
+    finally:
+        k.close()
