@@ -282,7 +282,7 @@ class DagDomain:
         try:
             result = self.call(self.probe_case(), "fp32", probe_grad=True, want_state=False)
         except PropertyFailure as failure:
-            message = refusal(failure)
+            message = refusal(failure, self.k.device)
             if message is not None and ENVIRONMENT.search(message):
                 scope.could_not_run = message
         else:

@@ -42,7 +42,8 @@ NEEDS = {"final_state": ("final_state",), "state_passing": ("initial_state", "fi
 ENVIRONMENT = re.compile(r"active drivers|no NVIDIA driver|NVIDIA driver on your system|not compiled with CUDA|"
                          r"CUDA (is not available|driver version)|No CUDA GPUs|no kernel image is available|"
                          r"libcuda|cannot open shared object|No module named|ModuleNotFoundError|"
-                         r"InterpreterError")     # Triton's CPU interpreter cannot run the kernel (first call only)
+                         r"InterpreterError|"     # Triton's CPU interpreter cannot run the kernel (first call only)
+                         r"needs a CUDA device")  # raised inside torch.cuda while certifying on the CPU (below)
 
 
 @dataclass
@@ -87,11 +88,17 @@ class Scope:
         return asdict(self)
 
 
-def refusal(failure: PropertyFailure) -> str | None:
-    """The kernel's message when ``failure`` is a clean refusal (an exception at the call), else None."""
-    if failure.detail.get("kind") == "raised":
-        return str(failure).removeprefix("the kernel raised ")
-    return None
+def refusal(failure: PropertyFailure, device: str = "cpu") -> str | None:
+    """The kernel's message when ``failure`` is a clean refusal (an exception at the call), else None.
+    An exception raised inside ``torch.cuda`` while the kernel runs on the CPU (mamba_ssm's Triton ops
+    enter ``torch.cuda.device(x.device.index)``, whose index is None for a CPU tensor) says so."""
+    if failure.detail.get("kind") != "raised":
+        return None
+    message = str(failure).removeprefix("the kernel raised ")
+    frames = re.findall(r'File "([^"]+)"', failure.detail.get("traceback", ""))
+    if frames and "/torch/cuda/" in frames[-1].replace("\\", "/") and not device.startswith("cuda"):
+        message += " (raised inside torch.cuda: the kernel needs a CUDA device)"
+    return message
 
 
 class Prober:
@@ -130,7 +137,7 @@ class Prober:
         try:
             return self.dom.call(case, self.dtype, initial_state=kw.pop("initial_state", None), **kw), None
         except PropertyFailure as failure:
-            message = refusal(failure)
+            message = refusal(failure, self.dom.k.device)
             if message is None:
                 self.fatal = self.fatal or getattr(failure, "fatal", False)
                 return None, None

@@ -146,6 +146,35 @@ FINDINGS: tuple[Finding, ...] = (
         "tests/peers/test_findings.py::test_fla_naive_float32_output",
         dtypes=("bf16",),
     ),
+    Finding(
+        "mamba2_ssd_ref_nan_dt_gradient",
+        "NaN dt gradients when a chunk's decays sum below −88.7: the exponential is taken before the causal mask",
+        "bug",
+        ("mamba_ssm.ops.triton.ssd_combined:ssd_chunk_scan_combined_ref",),
+        ("gradients",),
+        "mamba_ssm/ops/triton/ssd_chunk_scan.py::chunk_scan_ref forms `decay = torch.exp(dt_segment_sum)` from "
+        "`dA_cumsum[..., :, None] - dA_cumsum[..., None, :]` for every pair of the chunk and masks the pairs s > l "
+        "afterwards (`masked_fill(~causal_mask, 0)`; ssd_state_passing.py::state_passing_ref does the same across "
+        "chunks). Above the diagonal the exponent is minus a partial sum of dt·A ≤ 0, so once a chunk's decays sum "
+        "below −88.7 (dt = 2, A = −1 over 64 steps) the masked entries are inf in float32: the forward is right, "
+        "but autograd's backward of exp multiplies the mask's zero gradient by inf and NaN reaches dt (and A). "
+        "Masking the exponent before exp (as the Triton kernels do) fixes it.",
+        "tests/peers/test_findings.py::test_mamba2_ssd_ref_nan_dt_gradient",
+    ),
+    Finding(
+        "mamba2_ssd_ref_float32_output",
+        "returns float32 outputs for bfloat16 inputs",
+        "bug",
+        ("mamba_ssm.ops.triton.ssd_combined:ssd_chunk_scan_combined_ref",),
+        ("contract",),
+        "mamba_ssm/ops/triton/ssd_chunk_scan.py::chunk_scan_ref adds the inter-chunk term "
+        "`einsum(C, prev_states) * state_decay_out`, where state_decay_out = exp(dA_cumsum) is float32 "
+        "(ssd_chunk_scan_combined_ref casts dt to float32 before the cumsum), to the bf16 intra-chunk term: type "
+        "promotion makes the output float32. The values are within the contract; the dtype is not the inputs' "
+        "(mamba_chunk_scan_combined, its Triton counterpart, returns the inputs' dtype).",
+        "tests/peers/test_findings.py::test_mamba2_ssd_ref_float32_output",
+        dtypes=("bf16",),
+    ),
 )
 
 

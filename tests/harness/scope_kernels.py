@@ -16,6 +16,12 @@ def needs_a_gpu_driver(q, k, v, g, beta, scale=None, initial_state=None, output_
     raise RuntimeError("0 active drivers ([]). There should only be one.")
 
 
+def enters_the_inputs_cuda_device(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False):
+    """mamba_ssm's Triton ops: ``with torch.cuda.device(x.device.index)`` — index None on a CPU tensor."""
+    with torch.cuda.device(q.device.index):
+        return _gdn(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size=64)
+
+
 def refuses_fp32(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False):
     """fla's chunk_delta_rule: "does not support float32. Please use bfloat16." — right in bf16."""
     assert q.dtype != torch.float32, "does not support float32. Please use bfloat16."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 from lrnnspec.cli import main
 from lrnnspec.harness.certificate import certify
@@ -62,6 +63,13 @@ def test_a_kernel_this_machine_cannot_run_is_could_not_run_here_exit_3(tmp_path,
     assert main(["certify", f"{os.path.dirname(__file__)}/missing_dependency.py:kernel", "--family",
                  "gated_delta_rule"]) == 3
     assert "needs the module 'mamba_ssm_cuda_ext'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the kernel runs where CUDA is")
+def test_a_kernel_raising_inside_torch_cuda_on_the_cpu_could_not_run_here():
+    cert = certify(f"{os.path.dirname(__file__)}/scope_kernels.py:enters_the_inputs_cuda_device", "gated_delta_rule",
+                   profile="dev", database=None)
+    assert cert.could_not_run and "needs a CUDA device" in cert.could_not_run and not cert.failed
 
 
 @pytest.mark.parametrize("kernel, refused", [("refuses_fp32", "fp32"), ("refuses_bf16", "bf16")])

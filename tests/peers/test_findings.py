@@ -287,3 +287,52 @@ def test_mlstm_chunkwise_bf16_states():
         assert (c.double() - exact).abs().max() > 20 * (c_rec.double() - exact).abs().max(), name
         with pytest.raises(RuntimeError, match="expected scalar type"):
             fn(q, k, v, i, f, c_initial=state[0], n_initial=state[1], m_initial=state[2], return_last_states=True)
+
+
+# --- mamba2_ssd_ref_nan_dt_gradient, mamba2_ssd_ref_float32_output ----------------------------------------
+def _ssd_reference():
+    if importlib.util.find_spec("mamba_ssm") is None:
+        pytest.skip("mamba_ssm is not installed")
+    from lrnnspec.peers.shims import absent_extensions
+
+    absent_extensions(["selective_scan_cuda"])        # mamba_ssm's CUDA extension, not built on this machine
+    return importlib.import_module("mamba_ssm.ops.triton.ssd_combined").ssd_chunk_scan_combined_ref
+
+
+def ssd_float64(x, dt, A, B, C):
+    """Mamba-2's SSD for one head, float64: h_t = e^{dt_t·A} h_{t−1} + dt_t x_t B_tᵀ, y_t = h_t C_t;
+    x [T, P], dt [T], A a scalar, B, C [T, N]."""
+    h = torch.zeros(x.shape[1], B.shape[1], dtype=torch.float64)
+    out = []
+    for t in range(x.shape[0]):
+        h = torch.exp(dt[t] * A) * h + dt[t] * torch.outer(x[t], B[t])
+        out.append(h @ C[t])
+    return torch.stack(out)
+
+
+def test_mamba2_ssd_ref_nan_dt_gradient():
+    """dt = 2, A = −1 (legal: any dt ≥ 0, A < 0): the within-chunk decay sum reaches −128 and the masked
+    upper triangle of exp(segment sums) is inf in float32 before the mask."""
+    ref = _ssd_reference()
+    gen = torch.Generator().manual_seed(0)
+    T, P, N = 64, 2, 2
+    x, B, C = (torch.randn(T, d, generator=gen, dtype=torch.float64) for d in (P, N, N))
+    dt = torch.full((T,), 2.0, dtype=torch.float64, requires_grad=True)
+    exact = ssd_float64(x, dt, -1.0, B, C)
+    exact.sum().backward()
+    assert torch.isfinite(dt.grad).all()
+
+    dt32 = dt.detach().float()[None, :, None].clone().requires_grad_(True)
+    out = ref(x.float()[None, :, None], dt32, torch.tensor([-1.0]), B.float()[None, :, None], C.float()[None, :, None], 64)
+    assert torch.allclose(out[0, :, 0].double(), exact.detach(), atol=1e-4)            # the forward is right
+    out.sum().backward()
+    assert dt32.grad.isnan().any(), "the gradient is finite: the finding is fixed"
+
+
+def test_mamba2_ssd_ref_float32_output():
+    ref = _ssd_reference()
+    gen = torch.Generator().manual_seed(0)
+    x, B, C = (torch.randn(1, 8, 1, 2, generator=gen).bfloat16() for _ in range(3))
+    dt, A = torch.rand(1, 8, 1, generator=gen).bfloat16(), -torch.rand(1, generator=gen).bfloat16()
+    assert ref(x, dt, A, B, C, 8).dtype == torch.float32
+
