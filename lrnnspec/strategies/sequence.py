@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from lrnnspec.spec.errors import SpecError
 from lrnnspec.spec.family import Family, get_family
 from lrnnspec.spec.prepare import active_state
-from lrnnspec.spec.roles import get_role
+from lrnnspec.spec.roles import get_role, shape_state
 
 REAL_REGIMES = ("normal", "same_sign", "large", "dyadic")
 GATE_REGIMES = ("typical", "none", "weak", "strong", "mixed")
@@ -153,8 +153,25 @@ class Case:
 
 
 def case_from_json(d: dict) -> Case:
-    """Rebuild a case (values included: they are a function of the structure)."""
-    return Case(**{k: d.get(k) for k in STRUCTURE})
+    """Rebuild a case (values included: they are a function of the structure). A regime this module
+    does not draw for that input is refused: it would silently generate other values."""
+    case = Case(**{k: d.get(k) for k in STRUCTURE})
+    fam = get_family(case.family)
+    inputs = {i.name: i for i in fam.inputs}
+    for name, regime in (case.regimes or {}).items():
+        if name == "sample":
+            allowed: tuple = ("family",)
+        elif name in inputs:
+            allowed = (*regime_choices(fam, inputs[name]), "dyadic", "signed_basis")
+        else:
+            raise SpecError(f"regimes.{name}", f"is not an input of family {fam.name!r}; its inputs: "
+                                               f"{', '.join(inputs)}")
+        if regime not in allowed:
+            raise SpecError(f"regimes.{name}", f"must be one of {', '.join(allowed)}, got {regime!r}")
+    if case.initial_state not in (None, *STATE_REGIMES):
+        raise SpecError("initial_state", f"must be null or one of {', '.join(STATE_REGIMES)}, "
+                                         f"got {case.initial_state!r}")
+    return case
 
 
 # --- values ----------------------------------------------------------------------------------------
@@ -250,6 +267,7 @@ def _values(case: Case):
                 s *= 30.0
             if c.role == "stabilizer":  # a logarithm: moderate values
                 s = np.clip(s, -5, 5)
+            s = shape_state(c.role, s)      # gram: X Xᵀ/n (SPD); position: nonnegative integers
             state[c.name] = s
     return arrays, state
 

@@ -148,6 +148,9 @@ def test_a_mutated_certificate_is_refused_at_its_path_or_reads_back_whole(m, tmp
     (("verdicts",), "forward: fail", "verdicts"),
     (("kernel", "sha256"), 7, "kernel.sha256"),
     (("family",), "no_such_family", "family"),
+    # a regime the strategies never draw would silently generate other values
+    (("verdicts", 0, "counterexample", "case", "regimes", "q"), "banana", "verdicts[0].counterexample.case"),
+    (("verdicts", 0, "counterexample", "case", "regimes", "telepathy"), "normal", "verdicts[0].counterexample.case"),
 ])
 def test_named_mutations(path, value, named, tmp_path):
     file = tmp_path / "cert.json"
