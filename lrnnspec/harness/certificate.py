@@ -32,7 +32,7 @@ from .examples import ExampleStore
 from .kernel import TORCH_DTYPES, Kernel, check_contracts
 from .runner import run_property
 from .scope import LABELS, Scope
-from .sequence import LONG_LENGTHS, MAX_LEN, SWEEP
+from .sequence import LONG_LENGTHS, MAX_LEN
 from .verdicts import BLOCKING, ERROR, PASS, Verdict
 
 CERTIFICATE_VERSION = 3      # 3: run id, kernel.directory (lrnnspec/schema/certificate.schema.json)
@@ -351,7 +351,6 @@ def certify(fn: "str | Callable", family: str, convention: str | None = None, dt
     examples = None if database is None else ExampleStore(database)
     try:
         kernel.domain.long_len = kernel.domain.long_len and LONG_LENGTHS[profile]
-        kernel.domain.sweep = SWEEP[profile]
         if max_len is not None:
             kernel.domain.max_len = min(kernel.domain.max_len, max_len)
             kernel.domain.long_len = kernel.domain.long_len if kernel.domain.long_len <= max_len else None
@@ -371,7 +370,7 @@ def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress,
                         "C_GRAD": tolerance.C_GRAD, "C_SENS": tolerance.C_SENS},
                        profile, seed, n, graphs=kernel.domain.coverage(), scope=kernel.domain.scope.to_json(),
                        lengths={"max": kernel.domain.max_len, "long": kernel.domain.long_len,
-                                "sweep": kernel.domain.sweep}
+                                "sweep": kernel.domain.sweeps(n)}
                        if fam.kind == "sequence" else None)
     progress_log = None if out is None else Path(out) / "progress.jsonl"
     start = time.perf_counter()

@@ -41,7 +41,6 @@ REQUIRED_CHUNK = 64      # the chunk size passed to a kernel whose signature req
 LONG_TIER = ("forward", "final_state", "finite")      # properties that also run the long lengths
 SWEPT = ("forward", "final_state", "state_passing", "varlen", "causality", "gradients")   # and every boundary
 LONG_LENGTHS = {"dev": 256, "ci": 1024, "certify": 4096}
-SWEEP = {"dev": False, "ci": True, "certify": True}     # whether a profile sweeps the boundary lengths
 CHUNK_SIZES = (16, 32)          # the chunk_size property's sizes besides the kernel's default
 
 
@@ -222,7 +221,7 @@ class SequenceDomain:
                  rename: dict[str, str] | None = None):
         self.k, self.fam = kernel, kernel.fam
         self.scope, self.negotiated, self.dtypes_probed = Scope(), False, set()
-        self.long_len, self.max_len, self.sweep = LONG_LENGTHS["ci"], MAX_LEN, SWEEP["ci"]
+        self.long_len, self.max_len = LONG_LENGTHS["ci"], MAX_LEN
         record = kernel.known
         self.convention_name = convention or (record and record.convention) or "fla"
         names = {i.name for i in self.fam.inputs} | {o.name for o in self.fam.options} | \
@@ -285,19 +284,23 @@ class SequenceDomain:
                 and (not self.takes(o.name) or not self.scope.allows(o.name))}
 
     def phases(self, prop: str, examples: int) -> list:
-        """(strategy, examples) to run in turn, stopping at the first failure: cases drawn freely
-        (all of ``examples`` but the sweep's, and at least half of them: a failure found here shrinks
-        to the smallest T that shows it); then for :data:`SWEPT` properties the sweep, one drawn case at
-        every chunk-boundary length the kernel allows (Hypothesis, left to draw T itself, repeats a few
-        lengths many times and can miss the one boundary where a bug lives); then for
-        :data:`LONG_TIER` properties one case at every long length
-        (:func:`~lrnnspec.strategies.sequence.long_tier`)."""
+        """(strategy, examples) to run in turn, stopping at the first failure: cases drawn freely (a
+        failure found here shrinks to the smallest T that shows it); then, for :data:`SWEPT` properties
+        when ``examples`` covers it (the ci and certify profiles, not dev), the sweep — one drawn case
+        at every chunk-boundary length the kernel allows (Hypothesis, left to draw T itself, repeats a
+        few lengths many times and can miss the one boundary where a bug lives) — which takes its
+        cases from ``examples``, leaving at least half to the free draws; then for :data:`LONG_TIER`
+        properties one case at every long length (:func:`~lrnnspec.strategies.sequence.long_tier`)."""
         sweep = [(self.strategy(prop, length=t), 1) for t in self.boundary_lengths()
-                 if prop != "state_passing" or self.splits(t)] if self.sweep and prop in SWEPT else []
+                 if prop != "state_passing" or self.splits(t)] if self.sweeps(examples) and prop in SWEPT else []
         free = max(examples - len(sweep), (examples + 1) // 2)
         long = [(self.strategy(prop, length=t, long=True), 1)
                 for t in long_tier(self.long_len, self.scope.allows_length)] if prop in LONG_TIER and self.long_len else []
         return [(self.strategy(prop), free)] + sweep + long
+
+    def sweeps(self, examples: int) -> bool:
+        """Whether a budget of ``examples`` per property runs the sweep: when it covers every length."""
+        return len(self.boundary_lengths()) <= examples
 
     def splits(self, T: int) -> bool:
         """Whether T splits into two lengths the kernel allows (state passing)."""

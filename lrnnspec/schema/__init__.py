@@ -122,7 +122,7 @@ class LogStats(_Model):
 class Lengths(_Model):
     max: int = Field(ge=0, le=MAX_DIM)
     long: Optional[int] = Field(default=None, ge=0, le=MAX_DIM)
-    sweep: bool = False          # one case at every boundary length (ci and certify profiles)
+    sweep: bool = False          # one case at every boundary length (when the budget covers them)
 
 
 class Isolation(_Model):
@@ -148,7 +148,7 @@ class CertificateModel(_Model):
     spec_version: str
     contracts: dict[Dtype, str]
     tolerance: dict[str, float]
-    profile: Literal["dev", "ci", "certify"]
+    profile: Literal["dev", "ci", "certify", "pytest"]     # pytest: written by the pytest plugin (its replays)
     seed: int = Field(ge=0, lt=MAX_SEED)
     max_examples: int = Field(ge=1)
     graphs: Optional[dict[str, Any]] = None
