@@ -53,6 +53,7 @@ def ray_cluster():
         address = proc.stdout.readline().strip()
         if not address:
             pytest.fail(f"the Ray instance did not start: {proc.stderr.read()[-3000:]}")
+        HEADS[address] = proc.pid
         yield address
     finally:
         proc.terminate()
@@ -63,8 +64,24 @@ def ray_cluster():
             proc.wait(timeout=30)
 
 
-def ray_workers_running(name: str = "certification_job") -> list[int]:
-    """Pids of the Ray worker processes executing a ``name`` task now (Ray titles them ``ray::name``)."""
+HEADS: dict[str, int] = {}          # a ray_cluster address → the pid of the process that started it
+
+
+def _descends_from(pid: int, root: int) -> bool:
+    while pid > 1:
+        if pid == root:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
+def ray_workers_running(name: str = "certification_job", root: int | None = None) -> list[int]:
+    """Pids of the Ray worker processes executing a ``name`` task now (Ray titles them ``ray::name``);
+    with ``root``, only those of the Ray instance that process started (another pytest worker may run
+    its own instance beside this one)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -73,7 +90,7 @@ def ray_workers_running(name: str = "certification_job") -> list[int]:
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
         except OSError:
             continue
-        if cmd.startswith(f"ray::{name}"):
+        if cmd.startswith(f"ray::{name}") and (root is None or _descends_from(int(entry), root)):
             pids.append(int(entry))
     return pids
 

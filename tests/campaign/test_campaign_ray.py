@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .conftest import KERNELS, lrnnspec, ray_workers_running, small_campaign, wait_for
+from .conftest import HEADS, KERNELS, lrnnspec, ray_workers_running, small_campaign, wait_for
 
 WORKER_DIED = "A worker died or was killed while executing a task"
 
@@ -107,7 +107,7 @@ family = "linear_attention"
     seen: set[int] = set()                  # every Ray worker process seen running a job
     try:
         while proc.poll() is None and time.monotonic() - start < 300:
-            seen.update(ray_workers_running())
+            seen.update(ray_workers_running(root=HEADS[ray_cluster]))
             time.sleep(0.05)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
