@@ -12,6 +12,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from lrnnspec.atomic import write_text
+
 # The papers' numbers: Grazzi et al. 2025 Table 3 (best of 3 seeds) / Table 5 (median ± MAD of 3 seeds),
 # scaled accuracy on test lengths 40–256 after training on 3–40; Siems et al. 2025 Fig. 1 [C][S]:
 # accuracy vs length, one layer, train 128 / test 512 (qualitative).
@@ -321,9 +323,7 @@ def write_report(out: Path, cached: list[dict], *, recompute: bool = False, note
             f"layers={cfg.layers} seed={cfg.seed}")
 
     def save(records):
-        tmp = json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(records, indent=1) + "\n")
-        tmp.replace(json_path)
+        write_text(json_path, json.dumps(records, indent=1) + "\n")
 
     records = run_grid([] if recompute else cached, GRID, SEEDS, on_run=on_run, save=save)
     save(records)
