@@ -197,21 +197,29 @@ def _bytes(n: float) -> str:
 class OutLock:
     """One run at a time in an ``--out`` directory: two runs there would overwrite each other's
     certificate and interleave their progress lines. The second refuses (exit 2) naming the first's
-    process; the lock is released when the process ends, however it ends (``fcntl.flock``)."""
+    process. The lock (``fcntl.flock`` on ``.lrnnspec.lock``) ends with the process however it ends;
+    a run that ends normally also removes the file, so a refused or finished run leaves nothing behind."""
 
     def __init__(self, folder: Path, option: str = "--out"):
         import fcntl
 
         self.path = Path(folder) / ".lrnnspec.lock"
-        self.fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.seek(0)
-            holder = self.fh.read().strip() or "another process"
+        while True:
+            self.fh = open(self.path, "a+")
+            try:
+                fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self.fh.seek(0)
+                holder = self.fh.read().strip() or "another process"
+                self.fh.close()
+                raise UsageError(option, f"another lrnnspec run is writing into this directory ({holder}); wait "
+                                         f"for it or choose another --out", str(folder)) from None
+            try:                # the holder may have removed the file between our open and our lock
+                if os.stat(self.path).st_ino == os.fstat(self.fh.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
             self.fh.close()
-            raise UsageError(option, f"another lrnnspec run is writing into this directory ({holder}); wait for it "
-                                     f"or choose another --out", str(folder)) from None
         self.fh.seek(0)
         self.fh.truncate()
         self.fh.write(f"pid {os.getpid()}")
@@ -219,6 +227,10 @@ class OutLock:
 
     def release(self) -> None:
         if not self.fh.closed:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
             self.fh.close()
 
     def __enter__(self):

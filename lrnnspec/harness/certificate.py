@@ -258,8 +258,9 @@ def features(family) -> list[str]:
     """The feature names ``require`` takes for ``family``: the negotiated features, its options and
     its optional inputs."""
     fam = get_family(family)
-    return [*LABELS, "partial_chunk", *(o.name for o in fam.options if not o.domain_only),
-            *(i.name for i in fam.inputs if i.optional)]
+    names = [*LABELS, "partial_chunk", *(o.name for o in fam.options if not o.domain_only),
+             *(i.name for i in fam.inputs if i.optional)]
+    return list(dict.fromkeys(names))          # a negotiated feature may also be an option (scale)
 
 
 def certificate_stem(family: str, target: str) -> str:

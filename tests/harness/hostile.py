@@ -122,7 +122,7 @@ def nan_for_some_lengths(q, k, v, scale=None, initial_state=None, output_final_s
 
 def inf_for_some_lengths(q, k, v, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None):
     o, s = correct(q, k, v, scale, initial_state, output_final_state, cu_seqlens)
-    if q.shape[1] in (5, 7, 11, 13):
+    if q.shape[1] >= 5 and q.shape[1] % 2:
         o = o.clone()
         o[:, -1] = float("inf")
     return o, s
@@ -366,7 +366,7 @@ CORPUS = (
             {"no_mutation": "modified its input 'v' in place"}, ("forward", "no_mutation")),
     Hostile("nan_for_some_lengths", "NaN at t = 10 when T ≥ 11", {"forward": "output error", "finite": "NaN/inf"},
             ("forward", "finite")),
-    Hostile("inf_for_some_lengths", "inf at the last step for T ∈ {5, 7, 11, 13}", {"finite": "NaN/inf"},
+    Hostile("inf_for_some_lengths", "inf at the last step for odd T ≥ 5", {"finite": "NaN/inf"},
             ("forward", "finite")),
     Hostile("caches_by_shape", "returns the result of the first call of each shape",
             {"determinism": "on other values of the same shapes"}, ("forward", "determinism")),

@@ -51,7 +51,7 @@ def test_a_required_feature_that_is_unsupported_fails(capsys):
                  "--require", "grouped_value_heads"])
     assert code == 1 and "required feature 'grouped value heads' is unsupported" in capsys.readouterr().out
     assert main(["certify", target, "--family", "gated_delta_rule", "--require", "warp_drive"]) == 2
-    assert "require: unknown feature(s) ['warp_drive']" in capsys.readouterr().err
+    assert "lrnnspec certify: error: --require: unknown feature 'warp_drive'; known: " in capsys.readouterr().err
 
 
 def test_a_kernel_this_machine_cannot_run_is_could_not_run_here_exit_3(tmp_path, capsys):
