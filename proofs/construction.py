@@ -97,6 +97,11 @@ class Layer:
     "v": [n_tok, n_h, V]}``; micro-step j of token t is the GH factor ``I − β k kᵀ`` plus ``β k vᵀ``.
     ``mamba`` (state ``h`` [N, D, NS]): ``tokens = {"delta": [n_tok, D], "u": [n_tok, D],
     "B": [n_tok, NS], "C": [n_tok, NS]}`` and ``static = {"A": [D, NS]}``.
+
+    ``exact`` (optional): the transition each token *means*, ``{token: matrix}`` — a sympy matrix
+    (algebraic numbers), or a float matrix of a group representation whose defect the check bounds —
+    derived from the construction's algebra, not from its float parameters; :func:`verify` compares
+    ``transition(token)`` with it (:mod:`exactness`), so a parameter that drifts from it fails.
     """
 
     family: str
@@ -106,6 +111,7 @@ class Layer:
     options: dict[str, Any] = field(default_factory=dict)
     static: dict[str, np.ndarray] = field(default_factory=dict)
     name: str = ""
+    exact: dict | None = None
 
     def __post_init__(self):
         if self.family not in DELTA_FAMILIES + DIAGONAL_FAMILIES:

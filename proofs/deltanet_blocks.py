@@ -41,6 +41,9 @@ groups, S5 itself for swaps).
   Heads keyed by t mod P sit one layer above the counter bit that gives it.
 
 Every transition has eigenvalues in {1, −1} (reflections, counters) or {1, ¼} (delays), and norm ≤ 1.
+Each layer declares the matrix every token means (the counters ±1, the delays 1 and ¼, the main
+layer's mirrors: a transposition, or −J for the half turn J) and :func:`verify` compares the realized
+transitions with them, so a drifted key fails even where every word still decodes.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import numpy as np
 
 from .construction import Automaton, Construction, Layer, construction, nearest, run_words
 from .deltanet_groups import verified_check, z2_layer
+from .exactness import precision_bound, representation_defect
 from .groups import (Group, _rot_key, alternating_group, as_swaps, closure, icosahedral_group,
                      isomorphism_to_permutations, octahedral_group, perm_matrix, symmetric_group)
 from .linalg import axis_angle, swap_key
@@ -67,9 +71,13 @@ def fading_head(alphabet: int, depth: int, name: str) -> Layer:
     """A delay head over ``alphabet`` letters: token 0 holds (β = 0), token 1 + x resets to x
     (S ← ¼S + ¾e_x). Its label codes the ``depth`` newest letters, newest first, as base-(|Σ|+1)
     digits; digit |Σ| means "no letter yet"."""
+    import sympy as sp
+
     none = alphabet
     keys = np.ones((alphabet + 1, 1, 1))
     betas = np.array([[0.0]] + [[FADING_BETA]] * alphabet)
+    quarter = sp.Matrix([[sp.Rational(1, 4)]])                      # S ← ¼S + ¾e_x: the transition is ¼
+    exact = {0: sp.Matrix([[1]]), **{1 + x: quarter for x in range(alphabet)}}
     values = np.concatenate([np.zeros((1, 1, alphabet)), np.eye(alphabet)[:, None, :]])
 
     def decode(states: np.ndarray) -> np.ndarray:
@@ -85,7 +93,7 @@ def fading_head(alphabet: int, depth: int, name: str) -> Layer:
         return code
 
     return Layer("delta_rule", {"k": keys, "beta": betas, "v": values}, h0=np.zeros((1, 1, alphabet)),
-                 decode=decode, options={"eigenvalue_range": "[-1,1]"}, name=name)
+                 decode=decode, options={"eigenvalue_range": "[-1,1]"}, name=name, exact=exact)
 
 
 class Wiring:
@@ -157,10 +165,14 @@ class Wiring:
 
 class BlockSchedule(Wiring):
     """The block construction for ``group`` (matrices ``mats``): ``normals`` N and ``factors[g]``,
-    indices into N in the order they act, with ``H(n_m)⋯H(n_1) = mats[g]``, m ≤ ``block``."""
+    indices into N in the order they act, with ``H(n_m)⋯H(n_1) = mats[g]``, m ≤ ``block``;
+    ``mirrors[i]`` is the matrix ``H(normals[i])`` means (sympy, or a float group matrix), the main
+    layer's exact transition (:mod:`exactness`)."""
 
     def __init__(self, name: str, group: Group, mats: list[np.ndarray], normals: list[np.ndarray],
-                 factors: list[list[int]], block: int, phases: int):
+                 factors: list[list[int]], block: int, phases: int, mirrors: list):
+        import sympy as sp
+
         super().__init__(block, phases)
         if max(len(f) for f in factors) > block:
             raise ValueError(f"{name}: an element needs more than block = {block} reflections")
@@ -189,7 +201,8 @@ class BlockSchedule(Wiring):
                     self.rest[g, r, c] = index.get(_rot_key(tail @ m), -1)
         main = Layer("delta_rule", {"k": keys, "beta": betas, "v": np.zeros((len(keys), 1, d))},
                      h0=np.eye(d).reshape(1, d, d), decode=nearest(book), options={"eigenvalue_range": "[-1,1]"},
-                     name=f"{d}×{d} reflections, one factor of a block product per token")
+                     name=f"{d}×{d} reflections, one factor of a block product per token",
+                     exact={0: sp.eye(d), **{1 + i: m for i, m in enumerate(mirrors)}})
         self.add_stream("x", self.A, self.reach, self.phase_bits + 1)
         self.add(max(self.bits, self.phase_bits + 1) + 1, ("main",), main)
         self.finish()
@@ -228,11 +241,17 @@ class BlockSchedule(Wiring):
 
 
 # --- instances ----------------------------------------------------------------------------------
+def half_turns(mats: list[np.ndarray]) -> list[int]:
+    """Indices of the group's half turns (rotations by π)."""
+    return [i for i, m in enumerate(mats) if i and abs(axis_angle(m)[1] - np.pi) < 1e-9]
+
+
 def half_turn_factors(mats: list[np.ndarray]) -> tuple[list[np.ndarray], list[list[int]]]:
-    """Normals = the axes of the half turns J of the group; each element g ≠ e as J₁J₂ = H(a₁)H(a₂),
-    i.e. factors [a₂, a₁] (a₂'s reflection acts first). Raises if some element is no such product."""
+    """Normals = the axes of the half turns J of the group (in :func:`half_turns` order); each element
+    g ≠ e as J₁J₂ = H(a₁)H(a₂), i.e. factors [a₂, a₁] (a₂'s reflection acts first). Raises if some
+    element is no such product."""
     index = {_rot_key(m): i for i, m in enumerate(mats)}
-    halves = [i for i, m in enumerate(mats) if i and abs(axis_angle(m)[1] - np.pi) < 1e-9]
+    halves = half_turns(mats)
     normals = [axis_angle(mats[i])[0] for i in halves]
     factors = [[] for _ in mats]
     for (p, a), (q, b) in itertools.product(enumerate(halves), repeat=2):
@@ -246,18 +265,24 @@ def half_turn_factors(mats: list[np.ndarray]) -> tuple[list[np.ndarray], list[li
 
 
 def so3_blocks(which: str) -> BlockSchedule:
+    """The mirror of half turn J about a is H(a) = −J: its exact matrix is −J, a matrix of the group
+    (whose distance from an exact representation :func:`_so3_evidence` bounds)."""
     group, mats = icosahedral_group() if which == "A5" else octahedral_group()
     normals, factors = half_turn_factors(mats)
-    return BlockSchedule(f"groups.deltanet.blocks.{which}", group, mats, normals, factors, block=2, phases=1)
+    return BlockSchedule(f"groups.deltanet.blocks.{which}", group, mats, normals, factors, block=2, phases=1,
+                         mirrors=[-mats[i] for i in half_turns(mats)])
 
 
 def s5_blocks(phases: int = 2) -> BlockSchedule:
+    """The mirror of swap normal (e_i − e_j)/√2 means the transposition (i j), exactly."""
+    from .exactness import transposition
+
     group = symmetric_group(5)
     pairs = list(itertools.combinations(range(5), 2))
     normals = [swap_key(i, j, 5) for i, j in pairs]
     factors = [[pairs.index(tuple(sorted(s))) for s in as_swaps(p)] for p in group.elements]
     return BlockSchedule("groups.deltanet.blocks.S5", group, [perm_matrix(p) for p in group.elements], normals,
-                         factors, block=4, phases=phases)
+                         factors, block=4, phases=phases, mirrors=[transposition(i, j, 5) for i, j in pairs])
 
 
 DESCRIPTIONS = {
@@ -280,14 +305,18 @@ for _which in DESCRIPTIONS:
 
 
 def _so3_evidence() -> dict:
+    """The isomorphisms, the two-half-turn factorization, and that the float group matrices the
+    mirrors are compared with (−J) are an exact representation up to the float64 bound."""
     a5, mats = icosahedral_group()
-    s4, _ = octahedral_group()
+    s4, cube = octahedral_group()
     return {"icosahedral rotations ≅ A5 (explicit isomorphism found)":
             isomorphism_to_permutations(a5, alternating_group(5)) is not None,
             "cube rotations ≅ S4 (explicit isomorphism found)":
             isomorphism_to_permutations(s4, symmetric_group(4)) is not None,
             "every element a product of two half turns of its group": all(
-                bool(half_turn_factors(m)) for m in (mats, octahedral_group()[1]))}
+                bool(half_turn_factors(m)) for m in (mats, cube)),
+            "group matrices (the mirrors' exact −J) satisfy the group table within the float64 bound (as groups.so3)":
+            max(representation_defect(mats, a5.table), representation_defect(cube, s4.table)) <= precision_bound(3, 2)}
 
 
 verified_check("groups.deltanet.blocks.SO3", "A5 and S4 (SO(3)) word problems with two DeltaNet [−1,1] layers",

@@ -30,6 +30,11 @@ delay heads for the letters; then per cascade level two layers: the main heads o
 and fading delay heads holding each component's coordinate over the last 2L steps (its value at a
 step is computed, by the finite lookup between layers, from everything below). Depth
 ``max(j, log₂P + 1) + 2·levels − 1``; the last level's delays are only for the readout.
+
+**Check.** Each stack is compared with the DFA it was given (state and acceptance, not the minimal
+DFA it compiled), and every realized transition with the matrix its token means — a transposition,
+a projection ``I − e_j e_jᵀ``, the counters' ±1, the delays' 1 and ¼ (:mod:`exactness`) — so a
+drifted key fails even where the 0/1 decoder still reads every word right.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from lrnnspec.spec.errors import DomainError
 
 from .construction import Automaton, Construction, Layer, hypothesis_report, run_exhaustive, run_words
 from .deltanet_blocks import Wiring
+from .exactness import layers_report, transposition, write
 from .linalg import swap_key
 from .regular_cascade import Action, Cascade, IDENTITY, apply_action, decompose, verify_cascade
 from .regular_dfa import DFA, mod_dfa, parity_dfa, random_dfa, second_last_a_dfa
@@ -131,7 +137,20 @@ class ComponentHead:
                                           "v": np.array(values)[:, None, None]},
                            h0=np.eye(w)[x0].reshape(1, w, 1), decode=binary_code,
                            options={"eigenvalue_range": "[-1,1]"},
-                           name=f"component {c} (level {comp.level}, {w} states): swaps and writes")
+                           name=f"component {c} (level {comp.level}, {w} states): swaps and writes",
+                           exact=self.exact_transitions())
+
+    def exact_transitions(self) -> dict:
+        """What each token means (sympy): 0 the identity, a swap token the transposition of its pair,
+        a write token to coordinate j the projection ``I − e_j e_jᵀ``."""
+        import sympy as sp
+
+        w = self.w
+        out = {0: sp.eye(w)}
+        out.update({1 + p: transposition(i, j, w) for p, (i, j) in enumerate(self.pairs)})
+        first = 1 + len(self.pairs)
+        out.update({first + 2 * j + v: write(j, w) for j in range(w) for v in (0, 1)})
+        return out
 
     def _id(self, act: Action) -> int:
         if act not in self.ids:
@@ -296,8 +315,9 @@ def against_given(stack: CascadeBlocks, dfa: DFA) -> Construction:
 def verify_dfa(dfa: DFA, profile: str, rng: np.random.Generator, name: str = "",
                stack: CascadeBlocks | None = None) -> dict:
     """All words ≤ L in fp64 and bf16, exact on short words, long random words in fp32 and bf16 — the
-    decoded state and acceptance compared with ``dfa`` itself (:func:`against_given`). ``stack``: the
-    compiled stack (default: compiled from ``dfa``)."""
+    decoded state and acceptance compared with ``dfa`` itself (:func:`against_given`) — and every
+    realized transition against the matrix its token means (:func:`exactness.layers_report`).
+    ``stack``: the compiled stack (default: compiled from ``dfa``)."""
     stack = CascadeBlocks(dfa, name) if stack is None else stack
     con = against_given(stack, dfa)
     length = _LENGTHS.get(profile, 7)
@@ -308,10 +328,39 @@ def verify_dfa(dfa: DFA, profile: str, rng: np.random.Generator, name: str = "",
     layer_ok = hypothesis_report(con)["ok"] and all(
         layer.n_h == 1 and set(np.unique(layer.tokens["beta"])) <= {0.0, 0.75, 1.0, 2.0} for layer in con.layers)
     cascade_ok = verify_cascade(stack.cascade).ok
+    exact = layers_report(con.layers)
     return {"construction": con.description, "layers": con.depth, "heads": len(con.layers), "block": stack.L,
             "cascade": cascade_ok,
             "one unit-key factor per token, β ∈ {0, ¾, 1, 2}, norm ≤ 1": layer_ok,
-            "ok": bool(cascade_ok and layer_ok and all(r["ok"] for r in runs)), "runs": runs}
+            "realized transitions vs exact elements": exact, "words": all(r["ok"] for r in runs),
+            "ok": bool(cascade_ok and layer_ok and exact["ok"] and all(r["ok"] for r in runs)), "runs": runs}
+
+
+def failure_reasons(ev: dict) -> list[str]:
+    """Which parts of a :func:`verify_dfa` result failed, in words."""
+    parts = {"words": "a word decoded wrong", "cascade": "the cascade",
+             "one unit-key factor per token, β ∈ {0, ¾, 1, 2}, norm ≤ 1": "the layer hypothesis"}
+    out = [text for key, text in parts.items() if not ev[key]]
+    return out + ([] if ev["realized transitions vs exact elements"]["ok"] else ["transitions drift"])
+
+
+def _why(ev: dict) -> str:
+    """Why one entry of the check's evidence failed: a DFA's failing parts, or how many random DFAs failed."""
+    if "failures" in ev:
+        return f"{ev['failed']} of {ev['count']} DFAs" + "".join(f"; {r}" for r in sorted(
+            {reason for f in ev["failures"] for reason in failure_reasons(f)}))
+    return "; ".join(failure_reasons(ev))
+
+
+def summary_line(evidence: dict, examples: int, random: int, length: int) -> str:
+    """The check's one line: what was compared, then "all agree" only when every part held, else
+    FAILED with each failing entry and why."""
+    failed = [k for k, v in evidence.items() if not v["ok"]]
+    what = (f"{examples} languages + {random} random DFAs (≤ 4 states, ≤ 3 letters), compared with the DFA given "
+            f"(state and acceptance): every word ≤ {length} in fp64 and bf16, exact ≤ 4, random 8×64 in fp32/bf16; "
+            f"transitions vs exact elements — ")
+    verdict = ("FAILED on " + ", ".join(f"{k} ({_why(evidence[k])})" for k in failed) if failed else "all agree")
+    return what + verdict + "; " + ", ".join(f"{k}: {v['layers']} layers" for k, v in evidence.items() if "layers" in v)
 
 
 @check("regular.deltanet_blocks")
@@ -324,16 +373,11 @@ def check_regular_deltanet(profile: str) -> CheckResult:
         dfa = random_dfa(rng, int(rng.integers(2, 5)), int(rng.integers(1, 4)))
         if dfa.minimize()[0].states > 1:
             drawn.append(verify_dfa(dfa, profile, rng, f"random {i}"))
-    evidence["random DFAs"] = {"count": len(drawn), "ok": all(d["ok"] for d in drawn),
-                               "failures": [d for d in drawn if not d["ok"]][:3],
-                               "deepest": max((d["layers"] for d in drawn), default=0)}
+    failures = [d for d in drawn if not d["ok"]]
+    evidence["random DFAs"] = {"count": len(drawn), "ok": not failures, "failed": len(failures),
+                               "failures": failures[:3], "deepest": max((d["layers"] for d in drawn), default=0)}
     ok = all(v["ok"] for v in evidence.values())
-    failed = [k for k, v in evidence.items() if not v["ok"]]
-    evidence["summary"] = (f"{len(EXAMPLES)} languages + {len(drawn)} random DFAs (≤ 4 states, ≤ 3 letters), compared "
-                           f"with the DFA given (state and acceptance): every word ≤ {_LENGTHS.get(profile, 7)} in fp64 "
-                           f"and bf16, exact ≤ 4, random 8×64 in fp32/bf16 — "
-                           + ("all agree; " if ok else f"DISAGREE on {', '.join(failed)}; ")
-                           + ", ".join(f"{k}: {v['layers']} layers" for k, v in evidence.items() if "layers" in v))
+    evidence["summary"] = summary_line(evidence, len(EXAMPLES), len(drawn), _LENGTHS.get(profile, 7))
     return CheckResult(
         "regular.deltanet_blocks", "Every regular language is recognized by an ungated DeltaNet [−1,1] stack: "
         "one Householder factor per token, the factors a token lacks borrowed from its block",

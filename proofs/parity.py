@@ -44,19 +44,25 @@ SOURCE_NEG = "Grazzi et al. 2025, Thm 1 and Lemma 1; Sarrof et al. 2024, Thm 2 (
 
 @construction("parity.diagonal")
 def diagonal() -> Construction:
+    import sympy as sp
+
     layer = Layer("delta_rule", {"k": [[[1.0]], [[1.0]]], "beta": [[0.0], [2.0]], "v": [[[0.0]], [[0.5]]]},
                   h0=np.zeros((1, 1, 1)), decode=nearest([[0.0], [1.0]]), options={"eigenvalue_range": "[-1,1]"},
-                  name="delta_rule K=1: h ← (1−β)h + βv")
+                  name="delta_rule K=1: h ← (1−β)h + βv", exact={0: sp.Matrix([[1]]), 1: sp.Matrix([[-1]])})
     return Construction("parity.diagonal", counter(2), [layer],
                         description="1×1 transition −1 on token 1 (delta_rule, β = 2, v = 1/2): h ← −h + 1")
 
 
 @construction("parity.reflection")
 def reflection() -> Construction:
+    """Token 1 means the swap (the permutation matrix of (0 1)); token 0 the identity."""
+    import sympy as sp
+
     u = swap_key(0, 1, 2)
     layer = Layer("delta_rule", {"k": [[[1.0, 0.0]], [u]], "beta": [[0.0], [2.0]], "v": [[[0.0]], [[0.0]]]},
                   h0=np.array([[[1.0], [0.0]]]), decode=nearest([[1.0, 0.0], [0.0, 1.0]]),
-                  options={"eigenvalue_range": "[-1,1]"}, name="delta_rule K=2 swap reflection")
+                  options={"eigenvalue_range": "[-1,1]"}, name="delta_rule K=2 swap reflection",
+                  exact={0: sp.eye(2), 1: sp.Matrix([[0, 1], [1, 0]])})
     return Construction("parity.reflection", counter(2), [layer],
                         description="DeltaNet reflection I − 2uuᵀ, u = (e₁ − e₂)/√2, on the one-hot state e₁")
 

@@ -7,8 +7,11 @@ emulated ``fp32`` and ``bf16`` precision contracts (every operation rounded, seq
    fits the profile's budget), and
 2. long random words.
 
-The verdict is ``verified`` when the exact engine decodes every word correctly and the emulated
-formats decode every exhaustive word correctly. Long random words in a *finite* format may go
+The verdict is ``verified`` when the exact engine decodes every word correctly, the emulated
+formats decode every exhaustive word correctly and — for a construction whose layers declare the
+transitions they mean (``Layer.exact``) — every realized transition equals its exact element within
+the float64 bound (:func:`lrnnspec.proofs.exactness.layers_report`): words cannot see a slow drift,
+the matrices can. Long random words in a *finite* format may go
 wrong: that is a finite-precision horizon (``lrnnspec.proofs.horizon``), reported, not a failure
 of the theorem, whose statement is about exact arithmetic (or a fixed finite set of values).
 """
@@ -20,6 +23,9 @@ import numpy as np
 from lrnnspec.spec.errors import DomainError
 
 from .construction import Construction, exhaustive_length, random_letters, run_exhaustive, run_words
+from .exactness import layers_report
+
+EXACT_KEY = "realized transitions vs exact elements"
 
 PROFILE_BUDGETS = {
     # words (summed over lengths) for the exhaustive runs, and (words, length) of random runs
@@ -55,7 +61,12 @@ def verify(con: Construction, profile: str, *, seed: int = 0, letters: list[int]
     for eng in EMULATED:
         random_runs.append(run_words(con, eng, words))
     ok = all(r["ok"] for r in runs) and random_runs[0]["ok"]
-    return {"ok": bool(ok), "exhaustive": runs, "random": random_runs}
+    out = {"ok": bool(ok), "exhaustive": runs, "random": random_runs}
+    exact = layers_report(con.layers)
+    if exact is not None:
+        out[EXACT_KEY] = exact
+        out["ok"] = bool(ok and exact["ok"])
+    return out
 
 
 def summarize(evidence: dict) -> str:
@@ -69,4 +80,7 @@ def summarize(evidence: dict) -> str:
         eng = r["engine"].replace("emulate:", "")
         mark = "✓" if r["ok"] else f"wrong from step {r['first_failure']['step']}"
         parts.append(f"{eng} random {r['words']}×{r['length']} {mark}")
+    if EXACT_KEY in evidence:
+        parts.append("transitions = exact elements ± float64 bound" if evidence[EXACT_KEY]["ok"] else
+                     "transitions DRIFT from the exact elements")
     return "; ".join(parts)
