@@ -331,6 +331,6 @@ def write_report(out: Path, cached: list[dict], *, recompute: bool = False, note
             "code": code_hash(), "protocol": protocol_lines(records), "notes": NOTES if notes is None else notes,
             "bounds": [BOUNDS[t["id"]] for t in targets(records) if t["met"] is False and t["id"] in BOUNDS]}
     written = figures(records, out / "figures")
-    (out / "trained.md").write_text(render(records, meta))
+    write_text(out / "trained.md", render(records, meta))
     print(f"wrote {out / 'trained.md'}, {json_path}, {', '.join(written)}", file=sys.stderr)
     return records, written
