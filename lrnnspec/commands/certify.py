@@ -183,7 +183,8 @@ def register(sub) -> None:
     p.add_argument("--properties", default=None, metavar="P[,P...]",
                    help="only these properties (default: every property of the family's kind)")
     p.add_argument("--require", default=None, metavar="FEATURE[,FEATURE...]",
-                   help="features that must be supported (grouped_value_heads, varlen, empty_segments, initial_state, "
+                   help="features that must be supported (grouped_value_heads, distinct_value_dim, varlen, empty_segments, "
+                        "initial_state, "
                         "final_state, scale, chunk_size, empty_sequence, backward, partial_chunk, the family's "
                         "options and optional inputs): unsupported, they fail the scope property")
     p.add_argument("--layout", default=None, choices=("time-first", "heads-first"),

@@ -368,7 +368,7 @@ def _run(kernel: Kernel, target, dtypes, n, props, seed, profile, out, progress,
                        kernel.device, dict(kernel.process.environment or {}), SPEC_VERSION,
                        {d: kernel.contracts[d] for d in dtypes},
                        {"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP,
-                        "C_GRAD": tolerance.C_GRAD, "C_SENS": tolerance.C_SENS},
+                        "C_OP": tolerance.C_OP, "C_GRAD": tolerance.C_GRAD, "C_SENS": tolerance.C_SENS},
                        profile, seed, n, graphs=kernel.domain.coverage(), scope=kernel.domain.scope.to_json(),
                        lengths={"max": kernel.domain.max_len, "long": kernel.domain.long_len,
                                 "sweep": kernel.domain.sweeps(n)}

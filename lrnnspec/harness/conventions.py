@@ -65,7 +65,8 @@ class Convention:
     ``state_packing``     ``"parts"`` (one tensor, or a tuple in declaration order), ``"dict"``;
     ``state_transforms``  state component → transform (applied going in, undone coming back);
     ``final_state``       keyword of the flag asking for the final state (``None``: no flag);
-    ``always_state``      the kernel returns ``(output, state)`` on every call, unasked (``native``);
+    ``always_state``      the kernel returns ``(output, state)`` — or ``(output, *parts)`` for a
+                          multi-part state — on every call, unasked (``native``);
     ``dims``              keyword → a dimension symbol passed as an integer (fla's
                           ``num_householder`` = n_h), when the kernel takes that keyword;
     ``none_state``        without an initial state, pass ``None`` for its keyword(s) rather than
@@ -135,16 +136,22 @@ ALIASES = {"q": ("query",), "k": ("key",), "v": ("value",), "g": ("gk",), "a": (
 FINAL_FLAGS = ("output_final_state", "return_final_states", "return_final_state", "return_last_states",
                "return_last_state")
 INITIAL_KEYWORDS = ("initial_state", "initial_states", "h0")
+# one keyword per state component when the signature has no single initial-state keyword: ``{name}`` is the
+# component's spec name (fla-core's naive_mesa_net_exact: h_kk_init, h_kv_init)
+COMPONENT_KEYWORDS = ("{name}_init", "{name}_initial", "initial_{name}")
 LAYOUTS = ("time-first", "heads-first")
 
 
 def resolve(conv: Convention, inputs: dict[str, tuple[str, ...]], parameters: frozenset[str], *,
-            layout: str | None = None, rename: dict[str, str] | None = None) -> Convention:
+            layout: str | None = None, rename: dict[str, str] | None = None,
+            states: tuple[str, ...] = ()) -> Convention:
     """``conv`` adapted to a kernel whose signature names ``parameters``: each spec input in
     ``inputs`` (name → dims) the signature lacks takes the first alias it has (``query`` for ``q``…),
     unless that alias is itself a spec input; the final-state flag and the initial-state keyword
-    likewise; ``layout="heads-first"`` moves the head axis before time for every per-step input and
-    the output; ``rename`` (spec name → the kernel's keyword; inputs, options, ``initial_state``,
+    likewise — and a signature with no initial-state keyword but one per state component (``states``,
+    the family's component names, spelled as :data:`COMPONENT_KEYWORDS`) takes the state that way;
+    ``layout="heads-first"`` moves the head axis before time for every per-step input and the output;
+    ``rename`` (spec name → the kernel's keyword; inputs, options, ``initial_state``,
     ``output_final_state``) wins over everything."""
     rename = dict(rename or {})
     keywords = dict(conv.keywords)
@@ -156,8 +163,13 @@ def resolve(conv: Convention, inputs: dict[str, tuple[str, ...]], parameters: fr
     final, initial = conv.final_state, conv.initial_state
     if final is not None and final not in parameters:
         final = next((f for f in FINAL_FLAGS if f in parameters), None)
+    state_keywords = dict(conv.state_keywords)
     if initial is not None and initial not in parameters:
         initial = next((k for k in INITIAL_KEYWORDS if k in parameters), initial)
+        per_component = {c: next((f.format(name=c) for f in COMPONENT_KEYWORDS if f.format(name=c) in parameters), None)
+                         for c in states}
+        if initial not in parameters and states and "initial_state" not in rename and all(per_component.values()):
+            initial, state_keywords = None, per_component
     final = rename.pop("output_final_state", final)
     initial = rename.pop("initial_state", initial)
     keywords.update(rename)
@@ -169,7 +181,7 @@ def resolve(conv: Convention, inputs: dict[str, tuple[str, ...]], parameters: fr
                            (("T",), ("T*n_h",))})
         output = "swap_time_heads"
     return replace(conv, keywords=keywords, final_state=final, initial_state=initial, input_transforms=transforms,
-                   output_transform=output)
+                   output_transform=output, state_keywords=state_keywords)
 
 
 def convention_for(name: str, family: str) -> Convention:
@@ -222,11 +234,13 @@ def call_sequence(fn: Callable, *, convention: dict, inputs: dict, initial_state
     if not returns_state:
         output, state = (result[0] if isinstance(result, (tuple, list)) else result), None
     else:
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise ResultError(f"asked for its final state, the kernel must return (output, state), got "
-                              f"{type(result).__name__}" + (f" of length {len(result)}"
-                                                            if isinstance(result, (tuple, list)) else ""))
-        output, state = result
+        flat = len(state_names) > 1 and isinstance(result, (tuple, list)) and len(result) == 1 + len(state_names)
+        if not flat and (not isinstance(result, (tuple, list)) or len(result) != 2):
+            raise ResultError(f"asked for its final state, the kernel must return (output, state) or (output, "
+                              f"{', '.join(state_names)}), got {type(result).__name__}"
+                              + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+        # (output, part, part, …): the parts follow the output (fla-core's naive_mesa_net_exact)
+        output, state = (result[0], tuple(result[1:])) if flat else result
     output = _back(conv.output_transform, output) if hasattr(output, "dim") else output
     if not want_state:
         return output, None

@@ -1,7 +1,8 @@
 """Capability negotiation: what a kernel supports, probed before any property runs.
 
 A certificate means "correct within this scope". Before the properties, each optional feature is
-probed with the smallest input that uses it — grouped value heads, ``cu_seqlens`` (and empty
+probed with the smallest input that uses it — grouped value heads, a value width V other than the
+key width K, ``cu_seqlens`` (and empty
 segments), an initial state, a final state, ``scale``, ``chunk_size``, T = 0, T not a multiple of
 the kernel's chunk, backward, each optional input and option of the family. A feature the kernel
 refuses cleanly and consistently — an exception at the call, on two different probes — is
@@ -26,6 +27,7 @@ from .verdicts import PropertyFailure
 
 LABELS = {
     "grouped_value_heads": "grouped value heads",
+    "distinct_value_dim": "V ≠ K",
     "varlen": "cu_seqlens",
     "empty_segments": "empty cu_seqlens segments",
     "initial_state": "initial state",
@@ -133,7 +135,9 @@ class Prober:
     def call(self, case, **kw):
         """(result, None) or (None, the refusal message); a failure that is not a refusal (garbage,
         a death, a hang) counts as acceptance — the properties will report it — and stops probing
-        after a death or a hang."""
+        after a death or a hang. Once the final state is known to be refused, no probe asks for it."""
+        if not self.allows("final_state"):
+            kw.setdefault("want_state", False)
         try:
             return self.dom.call(case, self.dtype, initial_state=kw.pop("initial_state", None), **kw), None
         except PropertyFailure as failure:
@@ -159,6 +163,13 @@ class Prober:
     def run(self) -> Scope:
         scope = self.scope
         _, message = self.call(self.case(2, 0))
+        if message is not None and self.dom.caps.final_state and not self.fatal:
+            # refused only because it was asked for its final state (mlstm_kernels' parallel forms assert
+            # ``not return_last_states``): that is the feature it lacks, not every call at every length
+            _, without = self.call(self.case(2, 0), want_state=False)
+            if without is None and not self.fatal:
+                self.seen.append("final_state")
+                scope.unsupported["final_state"], message = message, None
         if message is not None and ENVIRONMENT.search(message):
             scope.could_not_run = message
             return scope
@@ -188,9 +199,12 @@ class Prober:
         if {"H", "HV"} <= fam_dims:          # H = 2: with one key head, broadcasting hides a missing GVA
             gva = {"H": 2, "HV": 4}
             self.probe("grouped_value_heads", [self.case(t0, 4, dims=gva), self.case(2 * t0, 5, dims=gva)])
+        if {"K", "V"} <= fam_dims:           # the plain probes have V = K = 2 (fla-core's mesa_net needs V = K)
+            self.probe("distinct_value_dim", [self.case(t0, 6, dims={"V": 3}), self.case(2 * t0, 7, dims={"V": 3})])
         self.signature_feature("initial_state", self.dom.caps.initial_state,
                                [c.replace(initial_state="normal") for c in plain], initial_state="case")
-        self.signature_feature("final_state", self.dom.caps.final_state, plain, want_state=True)
+        if self.allows("final_state"):
+            self.signature_feature("final_state", self.dom.caps.final_state, plain, want_state=True)
         # segments of allowed lengths: t0 and the rest (a kernel that needs T % 64 == 0 needs it per segment)
         self.signature_feature("varlen", self.dom.caps.varlen,
                                [self.case(n * t0, 6 + n, segments=[0, t0, n * t0]) for n in (2, 3)])

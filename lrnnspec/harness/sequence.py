@@ -65,6 +65,7 @@ class Reference:
     mag_state: dict[str, np.ndarray]
     exponent_mass: np.ndarray | None      # Λ [B,T,heads(,channels)], broadcast against the output
     conditioning: np.ndarray | None       # κ [B,T,heads,1] ≥ 1 (families with a conditioning hook)
+    contract: str | None = None           # the baseline's precision contract (its operand term)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -109,7 +110,7 @@ def reference(case: Case, dtype: str, contract: str | None = None) -> Reference:
         mag_state = {n: np.maximum(v, np.abs(abs_state[n])) for n, v in mag_state.items()}
     return Reference(ref.output, _state_dict(ref.final_state, case), emu.output, _state_dict(emu.final_state, case),
                      mag_out, mag_state, exponent_mass(case, ref.output.ndim),
-                     conditioning(fam, case.arrays, case.dims, case.segments))
+                     conditioning(fam, case.arrays, case.dims, case.segments), contract or CONTRACTS[dtype])
 
 
 def exponent_mass(case: Case, out_ndim: int) -> np.ndarray | None:
@@ -233,7 +234,8 @@ class SequenceDomain:
         self.conv = resolve(convention_for(self.convention_name, self.fam.name),
                             {i.name: i.dims for i in self.fam.inputs}, kernel.signature.parameters,
                             layout=layout or (record.layout if record else None),
-                            rename={**(record.rename if record else {}), **(rename or {})})
+                            rename={**(record.rename if record else {}), **(rename or {})},
+                            states=tuple(c.name for c in self.fam.state))
         if record is not None and record.always_state:
             self.conv = replace(self.conv, always_state=True)
         self.caps = capabilities(kernel.signature, self.conv)
@@ -317,6 +319,7 @@ class SequenceDomain:
         scope = self.scope
         kw = dict(chunk_size=self.own_chunk(), max_len=self.max_len, length=length,
                   allowed_lengths=scope.allows_length, gva=scope.allows("grouped_value_heads"),
+                  value_dim=scope.allows("distinct_value_dim"),
                   initial_state=scope.allows("initial_state") and prop != "causality",
                   varlen=scope.allows("varlen") and prop in ("varlen", "forward", "nan_poison", "finite", "no_mutation"),
                   empty_segments=scope.allows("empty_segments"), split=prop == "state_passing",
@@ -432,7 +435,8 @@ class SequenceDomain:
             raise PropertyFailure(f"{what} has shape {tuple(o.shape)}, the spec's is {ref.output.shape}")
         cmp = compare(_np(o), ref.output, ref.emul_output, dtype, time_axis=1,
                       row_axes=(-1,) if o.dim() == 4 else (), magnitude=ref.mag_output,
-                      exponent_mass=_fit(ref.exponent_mass, ref.output), conditioning=_fit(ref.conditioning, ref.output))
+                      exponent_mass=_fit(ref.exponent_mass, ref.output), conditioning=_fit(ref.conditioning, ref.output),
+                      contract=ref.contract)
         if cmp.worst > calls:
             raise PropertyFailure(f"{what} error {cmp.abs_error:.3e} at {list(cmp.worst_index)} is "
                                   f"{cmp.worst / calls:.3g}× the allowed", cmp.summary())
@@ -448,7 +452,8 @@ class SequenceDomain:
                 raise PropertyFailure(f"final state {name!r} has shape {tuple(got.shape)}, the spec's is {want.shape}")
             cmp = compare(_np(got), want, ref.emul_state[name], dtype, time_axis=None,
                           row_axes=tuple(range(2, want.ndim)), length=case.dims["T"], magnitude=ref.mag_state[name],
-                          exponent_mass=_at_end(ref.exponent_mass, want), conditioning=_at_end(ref.conditioning, want))
+                          exponent_mass=_at_end(ref.exponent_mass, want), conditioning=_at_end(ref.conditioning, want),
+                          contract=ref.contract)
             if cmp.worst > calls:
                 raise PropertyFailure(f"final state {name!r} error {cmp.abs_error:.3e} at {list(cmp.worst_index)} is "
                                       f"{cmp.worst / calls:.3g}× the allowed", cmp.summary())

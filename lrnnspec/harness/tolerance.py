@@ -16,6 +16,14 @@ For an output element i in row ρ = (batch or segment, head) at time t, the allo
   a floor for when the sequential evaluation is exact by luck (dyadic inputs, zero gates). Chunked kernels reassociate sums of up
   to t + 1 terms; with random rounding the error grows like √(t+1) (Higham §2.8, probabilistic
   bound), deterministically like (t+1) — √ is the calibrated middle;
+* + C_OP · u_op · M_ρ(t) when the contract's dot operands are narrower than its accumulator
+  (mixed-bf16: operands bf16, u_op = 2⁻⁸): a chunked or parallel kernel forms intermediates the
+  sequential evaluation never forms — the intra-chunk score matrix P = q kᵀ (decayed), the chunk
+  state — and rounds them to the operand format before its MMA, as the contract allows (FLA's
+  chunk_o: ``tl.dot(b_A.to(b_v.dtype), b_v)``). Rounding one factor of every product of Σ_j a_j b_j
+  moves it by at most u_op · Σ|a_j b_j| ≤ u_op · M; the sequential baseline only rounds the state
+  and q, an error relative to |S| — under cancellation (|S| ≪ Σ|k v|) far below what the
+  contract-conforming chunked order commits, so C_BASE·E alone rejected it;
 * ulp_out(y) = the spacing of the output format at y: the last rounding to the output dtype, plus
   C_MAG of the format's smallest normals (flush-to-zero of subnormal results or intermediates is no
   error: mlstm_kernels' parallel form flushes an output of 2 smallest normals to 0);
@@ -37,6 +45,10 @@ conformance run over all 29 implementations (fp32, ci profile) found the worst c
 16.5× the sequential error (chunk DeltaProduct with reflections β = 2 and same-sign values);
 24 leaves a 1.5× margin, and still rejects a GLA state kept in bf16 (≈ 50× the sequential error).
 C_MAG = 4 — the floor only matters when E is ≈ 0; 4·u·√(t+1)·M is a few ulps per accumulated term.
+C_OP = 1 — the first-order bound for one rounded factor per product. A float64 model of fla-core's
+naive_chunk_linear_attn rounding only P to bf16 (everything else exact) reached 1.13× the budget
+without the term (normalized read-out, q large, K = 1: the quotient's cancellation) and 0.04× with
+it; the mLSTM forms that keep log-gate prefix sums in bf16 stay rejected (exponent error, not M).
 Final states use the same rule with the whole sequence as the row (t + 1 = its length).
 """
 
@@ -49,6 +61,7 @@ import numpy as np
 C_BASE = 24.0
 C_MAG = 4.0
 C_EXP = 4.0
+C_OP = 1.0      # dot operands narrower than the accumulator: one rounding of a formed factor, × M
 C_GRAD = 64.0   # gradients, normwise per input (no emulated backward to take a baseline from)
 # gradients: × the gradient's own sensitivity σ to a one-rounding perturbation of the inputs (the
 # backward analogue of the emulated baseline). A correct fp32 mLSTM backward reached 3σ on cases
@@ -59,6 +72,15 @@ C_SENS = 8.0
 UNIT_ROUNDOFF = {"fp64": 2.0 ** -53, "fp32": 2.0 ** -24, "fp16": 2.0 ** -24, "bf16": 2.0 ** -24}
 # spec emulation contract modelling each kernel dtype (inputs/outputs in the dtype, fp32 inside)
 CONTRACTS = {"fp64": "fp64", "fp32": "fp32", "fp16": "mixed-fp16", "bf16": "mixed-bf16"}
+
+
+def operand_roundoff(contract: str) -> float:
+    """u of the contract's dot-operand format where it is narrower than the accumulator (the rounding a
+    kernel may apply to a formed intermediate before an MMA), else 0."""
+    from lrnnspec.spec.contract import PrecisionContract
+
+    c = PrecisionContract.parse(contract)
+    return 2.0 ** -c.operand.precision if c.operand.precision < c.accumulate.precision else 0.0
 
 
 def smallest_normal(fmt: str) -> float:
@@ -110,12 +132,13 @@ def _envelope(a: np.ndarray, time_axis: int | None) -> np.ndarray:
 def compare(got: np.ndarray, ref: np.ndarray, emulated: np.ndarray, dtype: str, *, time_axis: int | None,
             row_axes: tuple[int, ...] = (), length: int | None = None,
             magnitude: np.ndarray | None = None, exponent_mass: np.ndarray | None = None,
-            conditioning: np.ndarray | None = None) -> Comparison:
+            conditioning: np.ndarray | None = None, contract: str | None = None) -> Comparison:
     """Normalized error of ``got`` against the oracle ``ref``, with the baseline ``emulated``.
 
     ``time_axis``: the axis along which envelopes accumulate (None for final states, whose
     ``length`` is the sequence length). ``row_axes``: axes reduced inside a row (e.g. the value
-    dimension): errors and magnitudes are shared across them."""
+    dimension): errors and magnitudes are shared across them. ``contract``: the kernel's precision
+    contract (default: the dtype's :data:`CONTRACTS` entry), for its operand term."""
     got, ref, emulated = (np.asarray(a, dtype=np.float64) for a in (got, ref, emulated))
     if got.shape != ref.shape:
         raise ValueError(f"shape {got.shape} != reference {ref.shape}")
@@ -137,7 +160,7 @@ def compare(got: np.ndarray, ref: np.ndarray, emulated: np.ndarray, dtype: str, 
         steps = np.arange(1, ref.shape[time_axis] + 1, dtype=np.float64).reshape(shape)
     out_fmt = {"fp64": "fp64", "fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}[dtype]
     u = UNIT_ROUNDOFF[dtype]
-    floor = C_MAG * u * np.sqrt(steps) * M
+    floor = (C_MAG * u * np.sqrt(steps) + C_OP * operand_roundoff(contract or CONTRACTS[dtype])) * M
     if conditioning is not None:
         floor = floor * np.broadcast_to(conditioning, ref.shape)
     budget = C_BASE * E + floor + ulp(ref, out_fmt) + C_MAG * smallest_normal(out_fmt)

@@ -379,7 +379,7 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
           optional_inputs: bool | None = None, family_sample: bool | None = True,
           head_dims: tuple[int, ...] = (1, 3, 4, 5, 8), long_len: int | None = None, allowed_lengths=None,
           split: bool = False, empty_segments: bool = True, exclude_inputs: tuple[str, ...] = (),
-          include_inputs: tuple[str, ...] = (), length: int | None = None) -> Case:
+          include_inputs: tuple[str, ...] = (), length: int | None = None, value_dim: bool = True) -> Case:
     """Inputs for ``family``. T comes from :func:`lengths` (``chunk_size``: the kernel's own chunk,
     besides 16, 32, 64, 128; ``max_len``; ``allowed_lengths(T)``: the kernel's constraints) or, with
     ``long_len``, from the long tier :func:`long_lengths`; ``length`` fixes it. ``options`` fixes options; the others are drawn from their choices
@@ -390,7 +390,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
     point 1 ≤ t < T for state passing (``case.split``, both parts of allowed lengths; None when there
     is none), next to a chunk boundary more often than not.
     ``empty_segments=False`` keeps every varlen segment non-empty; ``exclude_inputs`` are never given,
-    ``include_inputs`` always (optional inputs a kernel's signature requires)."""
+    ``include_inputs`` always (optional inputs a kernel's signature requires). ``value_dim=False``
+    draws V equal to K (a kernel that refuses other value widths)."""
     fam = get_family(family)
     fixed = dict(options or {})
     opts = {}
@@ -418,6 +419,8 @@ def cases(draw, family: "str | Family", *, chunk_size: int | None = None, max_le
     for d in ("K", "V", "D", "NS"):
         if d in names:
             dims[d] = draw(st.sampled_from(head_dims))
+    if not value_dim and {"K", "V"} <= names:
+        dims["V"] = dims["K"]
     if "T*n_h" in names:
         dims["n_h"] = draw(st.integers(1, 3))
     regimes = {}

@@ -98,3 +98,19 @@ def test_compare_never_reports_nan_and_judges_only_what_the_format_can():
             cmp = compare(np.array(got), ref, emulated, "fp16", time_axis=None, length=4,
                           exponent_mass=np.zeros(3))
         assert not np.isnan(cmp.worst) and cmp.ok is ok, (got, cmp.worst)
+
+
+def test_the_operand_term_grants_one_rounding_of_a_formed_operand_and_no_more():
+    """A bf16 kernel may round a formed dot operand (the intra-chunk scores q kᵀ) to bf16, as the mixed-bf16
+    contract allows: an error up to u_bf16 · Σ|terms| where the read-out cancels (y = 1e-3, Σ|terms| = 1) and
+    the sequential baseline is exact. Twice that, or the same error under a contract with fp32 operands, fails."""
+    from lrnnspec.harness.tolerance import compare, operand_roundoff
+
+    assert operand_roundoff("mixed-bf16") == 2.0 ** -8 and operand_roundoff("mixed-fp16") == 2.0 ** -11
+    assert operand_roundoff("fp32") == operand_roundoff("bf16") == operand_roundoff("fp64") == 0.0
+    ref, mag = np.array([1e-3]), np.array([1.0])
+    fp32_operands = "input=bf16,operand=fp32,accumulate=fp32,state=fp32,output=bf16"
+    for error, contract, ok in ((0.9 * 2.0 ** -8, None, True), (2.2 * 2.0 ** -8, None, False),
+                                (0.9 * 2.0 ** -8, fp32_operands, False)):
+        cmp = compare(ref + error, ref, ref, "bf16", time_axis=None, length=1, magnitude=mag, contract=contract)
+        assert cmp.ok is ok, (error, contract, cmp.worst)

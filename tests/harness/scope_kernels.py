@@ -33,3 +33,19 @@ def refuses_bf16(q, k, v, g, beta, scale=None, initial_state=None, output_final_
     if q.dtype == torch.bfloat16:
         raise RuntimeError("expected m1 and m2 to have the same dtype, but got: float != c10::BFloat16")
     return _gdn(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size=64)
+
+
+def refuses_to_return_its_state(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False):
+    """mlstm_kernels' parallel forms: the flag is in the signature, asking for the state raises."""
+    assert not output_final_state, "return_last_states is not supported"
+    return _gdn(q, k, v, g, beta, scale, initial_state, False, chunk_size=64)[0]
+
+
+def mesa_net_flat(q, k, v, g, beta, lamb, h_kk_init=None, h_kv_init=None, output_final_state=False):
+    """fla-core's mesa_net API: one keyword per state part, ``(o, h_kk, h_kv)`` flat, and V = K required
+    (chunk_mesa_net asserts it)."""
+    from lrnnspec.impls.mesa_net import recurrent_mesa_net
+
+    assert v.shape == k.shape, "v must be of shape (batch size, seq len, num head, head dim)."
+    o, state = recurrent_mesa_net(q, k, v, g, beta, lamb, h_kk_init, h_kv_init, True)
+    return (o, *state) if output_final_state else o

@@ -89,3 +89,26 @@ def test_a_kernel_refusing_every_dtype_is_not_certified():
                    profile="dev", dtypes=["fp32", "bf16"], properties=["forward"], max_examples=2, database=None)
     assert not cert.certified and cert.scope["dtypes"] == {}
     assert [v.status for v in cert.verdicts] == ["fail", "fail"]
+
+
+def test_a_kernel_refusing_to_return_its_state_has_only_that_outside_its_scope():
+    """The probes ask for the final state only once its own probe accepted it: a kernel that raises when
+    asked is not taken for one that refuses every call (every length, every dtype)."""
+    cert = certify(f"{os.path.dirname(__file__)}/scope_kernels.py:refuses_to_return_its_state", "gated_delta_rule",
+                   profile="dev", properties=["scope", "forward", "final_state"], max_examples=3, database=None)
+    assert cert.certified, [v.reason for v in cert.verdicts]
+    assert cert.scope["unsupported"]["final_state"] == "AssertionError: return_last_states is not supported"
+    assert set(cert.scope["unsupported"]) == {"final_state", "varlen", "chunk_size"}, cert.scope
+    assert {v.property: v.status for v in cert.verdicts}["final_state"] == "unsupported"
+
+
+def test_state_parts_by_keyword_returned_flat_and_a_value_width_tied_to_the_key_width():
+    """fla-core's mesa_net spelling — h_kk_init / h_kv_init, (o, h_kk, h_kv) flat — needs no flag, and a kernel
+    that refuses V ≠ K is certified on cases with V = K, with "V ≠ K" outside its scope."""
+    cert = certify(f"{os.path.dirname(__file__)}/scope_kernels.py:mesa_net_flat", "mesa_net", profile="dev",
+                   properties=["scope", "forward", "final_state", "state_passing"], max_examples=3, database=None)
+    assert cert.certified, [v.reason for v in cert.verdicts]
+    assert set(cert.scope["unsupported"]) == {"distinct_value_dim", "varlen", "chunk_size"}, cert.scope
+    assert {"initial_state", "final_state"} <= set(cert.scope["supported"])
+    assert "V ≠ K" in cert.summary
+    assert all(v.status == "pass" for v in cert.verdicts), [(v.property, v.status) for v in cert.verdicts]
