@@ -87,6 +87,8 @@ _FLA_REFERENCES = (
     *_fns("fla.ops.based.naive", "based", {"naive_parallel_based": "parallel"}),
     *_fns("fla.ops.rebased.naive", "rebased", {"naive_parallel_rebased": "parallel"}),
     *_fns("fla.ops.gsa.naive", "gsa", {"naive_recurrent_gsa": "recurrent"}),
+    *_fns("fla.ops.mesa_net.naive", "mesa_net", {"naive_mesa_net_exact": "recurrent"}),
+    *_fns("fla.ops.log_linear_attn.naive", "log_linear_attn", {"naive_log_linear_attn": "parallel"}),
 )
 
 _FLA_TRITON = tuple(

@@ -5,13 +5,18 @@ know — where the cause lives in the peer's source, and whether it is a bug, a 
 limitation, or a precision effect within the peer's own contract. Each record names the test that
 reproduces it with a small float64 computation outside the harness (``tests/peers/test_findings.py``),
 so a finding cannot be an artefact of the harness.
+
+A record of kind ``certifier`` is the other way round: the row's recorded failure was the certifier's own
+(a tolerance or harness error fixed since the certificate was written — its counterexample no longer
+reproduces under ``lrnnspec replay``); its test shows, in float64, that the peer's deviation there is no
+larger than what the precision contract allows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("bug", "documented limitation", "precision")
+KINDS = ("bug", "documented limitation", "precision", "certifier")
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,10 @@ FINDINGS: tuple[Finding, ...] = (
         "still right (0, the true value underflows), but autograd's backward of `maximum` and of the division "
         "multiplies 0 by inf, and the NaN reaches the gates of earlier steps through `max`. float64 (or "
         "clamping the exponent, as the custom-backward chunkwise form effectively does) gives finite O(1) "
-        "gradients.",
+        "gradients. (bf16 inputs overflow the same way, but the bf16 rows' recorded gradient failures are other "
+        "effects: mlstm_bf16_autograd_gradients, mlstm_chunkwise_bf16_states.)",
         "tests/peers/test_findings.py::test_mlstm_nan_input_gate_gradient",
+        dtypes=("fp32",),
     ),
     Finding(
         "mlstm_custbw_normalizer_gradient",
@@ -77,6 +84,122 @@ FINDINGS: tuple[Finding, ...] = (
         "fine, but a float32 initial state (what the same functions return for fp32 inputs) raises `RuntimeError: "
         "expected scalar type Float but found BFloat16` in the first chunk's matmul.",
         "tests/peers/test_findings.py::test_mlstm_chunkwise_bf16_states",
+        dtypes=("bf16",),
+    ),
+    Finding(
+        "mlstm_parallel_bf16_log_gates",
+        "bf16 inputs: the parallel forms compute the forget gates' log-sums and the decay matrix in bf16 — "
+        "an error that grows with the sequence length",
+        "bug",
+        (f"{_MLSTM}.parallel:mlstm_parallel__native_autograd", f"{_MLSTM}.parallel:mlstm_parallel__native_stablef_autograd"),
+        ("forward", "nan_poison", "determinism"),
+        "mlstm_kernels/torch/parallel/native/fw.py::mlstm_parallel_fw keeps the inputs' dtype throughout: "
+        "`vecLogSigF = F.logsigmoid(vecF)` and `vecLogSigF_cumsum = vecLogSigF.cumsum(-1)` round every prefix sum "
+        "F_t = Σ_{r≤t} log σ(f_r) to bf16 — an absolute error up to 2⁻⁹·|F_t|, growing with t — and the decay "
+        "exponents `matLogSigF = F_t − F_s` inherit it (with f = 3, F reaches −50 at T = 1024, where bf16's spacing "
+        "is 0.25 while one step's log-gate is −0.049: nearby tokens' decays are off by tens of percent). "
+        "native_stablef/fw.py sums each exponent directly (`matLogSigF_tril.cumsum(-2)`), a relative error "
+        "2⁻⁹ on each exponent, then rounds `matLogD`, `torch.exp(matLogD_stabilized)` and `matS * matD` to bf16. "
+        "A float64 model rounding at exactly these points reproduces the certificates' outputs bit for bit; "
+        "without the bf16 prefix sums the native form's forward case drops from 1.23× to 0.52× the budget, and "
+        "an evaluation that rounds only what the mixed-bf16 contract allows (C, the operand of C @ V) stays at "
+        "0.04×. Beyond the contract (fp32 accumulation): the recurrent form keeps its states in fp32, and the "
+        "same functions on fp32 inputs are exact to the output rounding.",
+        "tests/peers/test_findings.py::test_mlstm_parallel_bf16_log_gates",
+        dtypes=("bf16",),
+    ),
+    Finding(
+        "mlstm_recurrent_bf16_log_forget_gate",
+        "bf16 inputs: the recurrent form rounds each log forget gate to bf16 before its fp32 stabilizer state "
+        "adds it up",
+        "precision",
+        (f"{_MLSTM}.recurrent:mlstm_recurrent_sequence__native_fw",),
+        ("state_passing",),
+        "mlstm_kernels/torch/recurrent/native_step.py::mlstm_recurrent_step__native_fw computes `scaF_log = "
+        "torch.nn.functional.logsigmoid(scaF)` in the inputs' dtype and only then adds it to the float32 "
+        "stabilizer (`scaM_state_new = torch.max(scaF_log + scaM_old, scaI)`): every step's log-gate carries a "
+        "relative error up to 2⁻⁹ and the returned m sums them (the recorded case: m off by 7.8e-5 after 63 "
+        "steps — 2.55× the budget as recorded, 1.48× with the operand term). The result is the exact mLSTM of log-gates perturbed by less than one bf16 "
+        "rounding of f itself perturbs them — a precision effect of computing the gate in bf16 (the contract's "
+        "transcendental results are fp32), not a defect of the recurrence.",
+        "tests/peers/test_findings.py::test_mlstm_recurrent_bf16_log_forget_gate",
+        dtypes=("bf16",),
+    ),
+    Finding(
+        "mlstm_bf16_autograd_gradients",
+        "bf16 inputs: autograd differentiates the bf16 forward graph, so the gradients carry several bf16 "
+        "roundings (1–5 bf16 ulps of the gradient's scale)",
+        "precision",
+        (f"{_MLSTM}.parallel:mlstm_parallel__native_autograd", f"{_MLSTM}.parallel:mlstm_parallel__native_stablef_autograd",
+         f"{_MLSTM}.recurrent:mlstm_recurrent_sequence__native_fw"),
+        ("gradients",),
+        "mlstm_kernels/torch/parallel/native/fw.py::mlstm_parallel_fw (and native_stablef/fw.py, "
+        "recurrent/native_step.py::mlstm_recurrent_step__native_fw) run their bf16 inputs through bf16 "
+        "operations (`matQ @ matK.transpose(-2, -1)`, `matS * matD`, `matCtilde / (vecN + eps)`, `vecQ_scaled @ "
+        "matC_state_new.to(dtype=dtype_qkv)`), and the _autograd forms have no backward of their own: autograd "
+        "returns every backward intermediate in bf16 and sums each input's contributions in bf16. The recorded "
+        "failures are 1.01–1.34× the gradient rule's budget (one bf16 ulp of the gradient's scale beyond "
+        "fp32-level error); the same functions on fp32 inputs, rounded once to bf16, stay within half an ulp. "
+        "Beyond the mixed-bf16 contract (fp32 accumulation), within what computing in bf16 gives.",
+        "tests/peers/test_findings.py::test_mlstm_bf16_autograd_gradients",
+        dtypes=("bf16",),
+    ),
+    Finding(
+        "fla_naive_chunk_linear_attn_bf16_backward",
+        "bf16 inputs: autograd differentiates the bf16 chunk reference, so its gradients carry several bf16 "
+        "roundings",
+        "precision",
+        ("fla.ops.linear_attn.naive:naive_chunk_linear_attn",),
+        ("gradients",),
+        "fla/ops/linear_attn/naive.py::naive_chunk_linear_attn computes in the inputs' dtype (its sibling "
+        "naive_recurrent_linear_attn casts to float32 first): autograd's backward of `k.transpose(-1, -2) @ v`, "
+        "`kv.cumsum(2)` and `q @ k.transpose(-1, -2)` returns bf16 partial gradients, and k's two contributions "
+        "— through the chunk states kᵀv and through the intra-chunk scores q kᵀ — are added in bf16. The recorded "
+        "failure is 1.07× the rule's budget (got −472 where the gradient is −469.83: the nearest bf16 is −470); "
+        "the same function on fp32 inputs, rounded once to bf16, stays within half an ulp.",
+        "tests/peers/test_findings.py::test_fla_naive_chunk_linear_attn_bf16_backward",
+        dtypes=("bf16",),
+    ),
+    Finding(
+        "log_linear_attn_naive_needs_every_level",
+        "raises IndexError unless level_scales has ⌈log₂T⌉ + 1 levels or more, where chunk_log_linear_attn "
+        "weighs the missing levels 0",
+        "bug",
+        ("fla.ops.log_linear_attn.naive:naive_log_linear_attn",),
+        ("forward", "final_state", "state_passing", "causality", "no_mutation", "nan_poison", "determinism",
+         "contract", "finite", "gradients", "permutation"),
+        "fla/ops/log_linear_attn/naive.py::construct_H_matrix loops `for level in range(int(np.ceil(np.log2(T))) "
+        "+ 1)` and construct_level_mask reads `L[..., level, :]` without comparing it with the number of levels "
+        "given: with fewer (T = 2 and one level is the smallest case) every call raises `IndexError: index 1 is out "
+        "of bounds`. chunk_log_linear_attn, which the reference stands for (\"the same scaling as the chunk "
+        "operator\"), takes any number of levels — its docstring says `[B, T, H, L]` and its kernel loads the "
+        "missing ones as 0 — and so does the spec. With enough levels the reference agrees with the spec to "
+        "1e-15 in float64; fla-core's tests always pass exactly ⌈log₂T⌉ + 1.",
+        "tests/peers/test_findings.py::test_log_linear_attn_naive_needs_every_level",
+    ),
+    Finding(
+        "certifier_bf16_operand_rounding",
+        "bf16 roundings of the size the mixed-bf16 contract allows a chunked kernel were outside the tolerance "
+        "(fixed: the operand term C_OP · u_op · M)",
+        "certifier",
+        ("fla.ops.linear_attn.naive:naive_chunk_linear_attn", f"{_MLSTM}.recurrent:mlstm_recurrent_sequence__native_fw"),
+        ("forward", "final_state", "nan_poison", "determinism"),
+        "The mixed-bf16 contract rounds dot operands to bf16, and a chunked kernel forms operands the sequential "
+        "baseline never forms: fla/ops/linear_attn/naive.py::naive_chunk_linear_attn rounds the intra-chunk "
+        "scores `q @ k.transpose(-1, -2)` to bf16 before multiplying by v — as fla-core's Triton chunk kernels do "
+        "(fla/ops/common/chunk_o.py: `tl.dot(b_A.to(b_v.dtype), b_v)`) — an error up to 2⁻⁸·Σ_s|q·k_s||v_s|, where "
+        "the sequential baseline's is 2⁻⁸·|S||q|. Under cancellation (K = 1, q large, the normalized read-out) the "
+        "tolerance — 24× the baseline plus fp32-level terms — rejected it: a float64 model rounding only the "
+        "scores reached 1.13× the budget on the forward case, the peer 1.18×. The determinism case (2 bf16 ulps "
+        "at t = 0) adds the normalizer's `(q * k_cum)` products rounded to bf16 before their sum; "
+        "mlstm_kernels/torch/recurrent/native_step.py::mlstm_recurrent_step__native_fw returns its dot products "
+        "`vecQ_scaled @ matC_state_new.to(dtype_qkv)` and `@ vecN_state_new.to(dtype_qkv)` in bf16 before the "
+        "division and rounds the written products `vecK[..., None] @ vecV[..., None, :]` to bf16 (forward 1.84×, "
+        "final state C 1.0×, nan_poison 2.5×, determinism 1.35×) — single extra roundings of formed terms, of "
+        "the size an operand rounding has. lrnnspec/harness/tolerance.py now grants C_OP · u_op · M (u_op the "
+        "contract's operand unit roundoff where it is narrower than the accumulator, M the magnitude envelope): "
+        "`lrnnspec replay` of these counterexamples passes; the rows' other failures stand.",
+        "tests/peers/test_findings.py::test_certifier_bf16_operand_rounding",
         dtypes=("bf16",),
     ),
     Finding(
@@ -135,10 +258,12 @@ FINDINGS: tuple[Finding, ...] = (
         ("fla.ops.comba.naive:naive_chunk_comba", "fla.ops.comba.naive:naive_recurrent_comba",
          "fla.ops.gated_delta_rule.naive:naive_chunk_gated_delta_rule",
          "fla.ops.gated_delta_rule.naive:naive_recurrent_gated_delta_rule",
-         "fla.ops.simple_gla.naive:naive_chunk_simple_gla", "fla.ops.simple_gla.naive:naive_parallel_simple_gla"),
+         "fla.ops.simple_gla.naive:naive_chunk_simple_gla", "fla.ops.simple_gla.naive:naive_parallel_simple_gla",
+         "fla.ops.mesa_net.naive:naive_mesa_net_exact"),
         ("contract",),
         "the references cast their inputs to float32 first (`.to(torch.float32)` in fla/ops/comba/naive.py, "
-        "gated_delta_rule/naive.py, simple_gla/naive.py) and never back: the comba and gated-delta-rule ones "
+        "gated_delta_rule/naive.py, simple_gla/naive.py; `.float()` in mesa_net/naive.py::naive_mesa_net_exact, "
+        "which returns its float32 solve as is) and never back: the comba and gated-delta-rule ones "
         "allocate the output with `.to(v)` after v was cast, naive_parallel_simple_gla reads `dtype = q.dtype` "
         "after the cast, naive_chunk_simple_gla returns the float32 result as is. The values are accurate (more "
         "than the bf16 contract asks); a caller gets a silent dtype change where the function's Triton "

@@ -48,6 +48,9 @@ KNOWN: dict[str, Known] = {
     "fla.ops.rwkv6.recurrent_naive:naive_recurrent_rwkv6": Known("rwkv6", "heads-first"),
     "fla.ops.based.naive:naive_parallel_based": Known("based", "heads-first"),
     "fla.ops.rebased.naive:naive_parallel_rebased": Known("rebased", "heads-first"),
+    # returns (o, h_kk, h_kv) on every call, no flag; its state keywords (h_kk_init, h_kv_init) are read
+    # from the signature
+    "fla.ops.mesa_net.naive:naive_mesa_net_exact": Known("mesa_net", always_state=True),
     # mlstm_kernels 2.0.6: [B, NH, S, D] inputs, (c, n, m) states, return_last_states
     **{f"mlstm_kernels.torch.{module}:{fn}": Known("mlstm", convention="mlstm_kernels")
        for module, fn in (("chunkwise", "mlstm_chunkwise__native_autograd"),

@@ -128,30 +128,57 @@ def render_peers(rows, dtypes, args, seconds: float, certs: str, note: str = "")
                   "so these draw fewer, shorter cases (T ≤ 72, past one chunk of 64) in fp32 only.", ""]
     lines += ["| family | function | form | backend | dtype | verdict | scope | worst | failing properties | "
               "time (s) |", "|---|---|---|---|---|---|---|---:|---|---:|"]
-    for r in recs:
-        fn = f"`{r['target'].split(':')[1]}`"
-        if r["verdict"] in ("could not run here", "not run", "unsupported"):
-            lines.append(f"| {r['family']} | {fn} | {r['form']} | {r['backend']} | {r['dtype']} | {r['verdict']} | "
-                         f"{r['reason']} |  |  |  |")
-            continue
-        failing = "; ".join(
-            f"{f['property']}: {f['diagnosis']}" + (f" → [{f['finding']}](#{f['finding']})" if f["finding"] else
-                                                   " → *not yet analysed*")
-            for f in r["failing"]) or "—"
-        verdict = "certified" if r["verdict"] == "certified" else f"**{r['verdict']}**"
-        lines.append(f"| {r['family']} | {fn} | {r['form']} | {r['backend']} | {r['dtype']} | {verdict} | "
-                     f"{_scope_cell(r)} | {r['worst']:.3g} | {failing.replace('|', '∣')} | {r['seconds']:.1f} |")
-    certified = sum(r["verdict"] == "certified" for r in recs)
-    lines += ["", f"{certified} of {len(recs)} rows certified within their scope; "
-                  f"{sum(r['verdict'] == 'not certified' for r in recs)} not certified; "
-                  f"{sum(r['verdict'] == 'unsupported' for r in recs)} in a dtype the function refuses; "
-                  f"{sum(r['verdict'] in ('could not run here', 'not run') for r in recs)} not run here."]
+    lines += [table_line(r) for r in recs]
+    lines += ["", summary_line(recs)]
     lines += _findings_section(recs, FINDINGS)
     lines += ["", "## Reproduce", ""]
-    for r in recs:
-        lines.append(f"- `{r['target']}` {r['dtype']}: `{r['certify']}`"
-                     + (f" · `{r['replay']}`" if r["replay"] else ""))
+    lines += [reproduce_line(r) for r in recs]
     return "\n".join(lines) + "\n"
+
+
+def failing_cell(r: dict) -> str:
+    """The failing-properties cell of a row: each failure's one-line diagnosis and the finding that
+    explains it."""
+    failing = "; ".join(
+        f"{f['property']}: {f['diagnosis']}" + (f" → [{f['finding']}](#{f['finding']})" if f["finding"] else
+                                               " → *not yet analysed*")
+        for f in r["failing"]) or "—"
+    return failing.replace("|", "∣")
+
+
+def table_line(r: dict) -> str:
+    fn = f"`{r['target'].split(':')[1]}`"
+    if r["verdict"] in ("could not run here", "not run", "unsupported"):
+        return (f"| {r['family']} | {fn} | {r['form']} | {r['backend']} | {r['dtype']} | {r['verdict']} | "
+                f"{r['reason']} |  |  |  |")
+    verdict = "certified" if r["verdict"] == "certified" else f"**{r['verdict']}**"
+    return (f"| {r['family']} | {fn} | {r['form']} | {r['backend']} | {r['dtype']} | {verdict} | "
+            f"{_scope_cell(r)} | {r['worst']:.3g} | {failing_cell(r)} | {r['seconds']:.1f} |")
+
+
+def summary_line(recs: list[dict]) -> str:
+    certified = sum(r["verdict"] == "certified" for r in recs)
+    return (f"{certified} of {len(recs)} rows certified within their scope; "
+            f"{sum(r['verdict'] == 'not certified' for r in recs)} not certified; "
+            f"{sum(r['verdict'] == 'unsupported' for r in recs)} in a dtype the function refuses; "
+            f"{sum(r['verdict'] in ('could not run here', 'not run') for r in recs)} not run here.")
+
+
+def reproduce_line(r: dict) -> str:
+    return f"- `{r['target']}` {r['dtype']}: `{r['certify']}`" + (f" · `{r['replay']}`" if r["replay"] else "")
+
+
+def explain_rows(recs: list[dict]) -> list[dict]:
+    """``recs`` (rows of conformance-peers.json) with each failure's finding looked up again in
+    :mod:`.findings` — the findings change without the certificates changing."""
+    for r in recs:
+        for f in r.get("failing", ()):
+            finding = explain(r["target"], f["property"], r["dtype"])
+            f["finding"] = finding.id if finding else None
+    return recs
+
+
+KIND_LINES = {"certifier": "the certifier's, not the peer's (fixed; the counterexample no longer reproduces)"}
 
 
 def _findings_section(recs: list[dict], findings) -> list[str]:
@@ -164,7 +191,8 @@ def _findings_section(recs: list[dict], findings) -> list[str]:
             continue
         hits = [(r, f) for r in recs for f in r.get("failing", ()) if f["finding"] == finding.id]
         functions = sorted({f"`{r['target']}` ({r['dtype']})" for r, _ in hits})
-        lines += [f"### {finding.id}", "", f"**{finding.title}** — {finding.kind}.", "",
+        kind = KIND_LINES.get(finding.kind, finding.kind)
+        lines += [f"### {finding.id}", "", f"**{finding.title}** — {kind}.", "",
                   f"Rows: {', '.join(functions)}.", ""]
         r, f = hits[0]
         ce = f["counterexample"] or {}

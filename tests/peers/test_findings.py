@@ -130,6 +130,7 @@ def test_fla_naive_float32_output():
     x = {n: torch.randn(1, 4, 1, 4, generator=gen).bfloat16() for n in "qkvp"}
     x["k"] = torch.nn.functional.normalize(x["k"].float(), dim=-1).bfloat16()
     x["g"], x["beta"] = -torch.rand(1, 4, 1, generator=gen).bfloat16(), torch.rand(1, 4, 1, generator=gen).bfloat16()
+    x["lamb"] = (0.25 + torch.rand(1, 4, generator=gen)).bfloat16()          # mesa_net's regularizer [H, K]
     for target in finding.targets:
         module, name = target.split(":")
         fn = getattr(importlib.import_module(module), name)
@@ -336,3 +337,208 @@ def test_mamba2_ssd_ref_float32_output():
     dt, A = torch.rand(1, 8, 1, generator=gen).bfloat16(), -torch.rand(1, generator=gen).bfloat16()
     assert ref(x, dt, A, B, C, 8).dtype == torch.float32
 
+
+
+# --- mlstm_parallel_bf16_log_gates --------------------------------------------------------------------
+def _bf16_exact(*ts):
+    return [t.bfloat16().double() for t in ts]
+
+
+def test_mlstm_parallel_bf16_log_gates():
+    """f = 3 at every step (a forget gate of 0.95), T = 1024: the prefix sums F_t = Σ log σ(f) reach −50,
+    where bf16's spacing is 0.25 — five steps' worth of log-gate (−0.049 each). Rounded to bf16, as the
+    native parallel form does, the decays of nearby tokens are off by tens of percent and the output by
+    far more than its own rounding; the stable form rounds each exponent instead, a smaller error that
+    still exceeds the output rounding several times. Both functions on fp32 inputs are right."""
+    gen = torch.Generator().manual_seed(0)
+    T, D = 1024, 4
+    q, k, v = _bf16_exact(*(torch.randn(T, D, generator=gen) for _ in range(3)))
+    i, f = torch.zeros(T, dtype=torch.float64), torch.full((T,), 3.0, dtype=torch.float64)
+    exact = mlstm_float64(q, k, v, i, f)
+    F = torch.cumsum(torch.nn.functional.logsigmoid(f), 0)
+    F_bf16 = torch.cumsum(torch.nn.functional.logsigmoid(f.bfloat16()).float(), 0).bfloat16().double()
+    assert (F_bf16 - F).abs().max() > 0.05 and F.min() < -49          # the mechanism: prefix sums on bf16's grid
+
+    pytest.importorskip("mlstm_kernels")
+    parallel = importlib.import_module("mlstm_kernels.torch.parallel")
+
+    def run(fn, dtype):
+        return fn(*(x.to(dtype).reshape(1, 1, *x.shape) for x in (q, k, v, i, f)))[0, 0].double()
+
+    for name, factor in (("mlstm_parallel__native_autograd", 20.0), ("mlstm_parallel__native_stablef_autograd", 3.0)):
+        fn = getattr(parallel, name)
+        rounding = float((run(fn, torch.float32).bfloat16().double() - exact).abs().max())   # fp32 inside, rounded once
+        error = float((run(fn, torch.bfloat16) - exact).abs().max())
+        assert rounding < 0.05 * float(exact.abs().max()), name
+        assert error > factor * rounding, f"{name}: bf16 error {error:.3g} vs its output rounding {rounding:.3g}"
+
+
+# --- mlstm_recurrent_bf16_log_forget_gate -------------------------------------------------------------
+def test_mlstm_recurrent_bf16_log_forget_gate():
+    """The stabilizer m returned by the recurrent form is the float32 sum of log σ(f) rounded to bf16 step by
+    step (here the forget path wins every step: i = −20), not the sum of the log-gates: 64 steps of f = 3
+    leave it 64 × (bf16 rounding of log σ(3)) away. That rounding is smaller than what one bf16 rounding of f
+    itself does to log σ(f): the exact mLSTM of slightly perturbed gates."""
+    pytest.importorskip("mlstm_kernels")
+    recurrent = importlib.import_module("mlstm_kernels.torch.recurrent")
+    T = 64
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 1, T, 2, generator=gen).bfloat16() for _ in range(3))
+    i, f = torch.full((1, 1, T), -20.0).bfloat16(), torch.full((1, 1, T), 3.0).bfloat16()
+    _, (_, _, m) = recurrent.mlstm_recurrent_sequence__native_fw(q, k, v, i, f, return_last_states=True)
+    assert m.dtype == torch.float32
+    logf = torch.nn.functional.logsigmoid(torch.tensor(3.0, dtype=torch.float64))
+    logf_bf16 = logf.bfloat16().double()
+    exact, rounded = T * logf, T * logf_bf16                 # m_T = Σ log σ(f_t) when the forget path wins
+    assert abs(float(m) - float(rounded)) < 1e-5 < abs(float(m) - float(exact)), (float(m), float(exact), float(rounded))
+    one_rounding_of_f = torch.nn.functional.logsigmoid(torch.tensor(3.0 + 3.0 * 2 ** -8, dtype=torch.float64)) - logf
+    assert abs(logf_bf16 - logf) < abs(one_rounding_of_f)
+
+
+# --- mlstm_bf16_autograd_gradients --------------------------------------------------------------------
+def _bf16_ulp(x: float) -> float:
+    return 2.0 ** (math.floor(math.log2(abs(x))) - 7)
+
+
+def _gradient_ulps(fn, xs, w, exact, dtype) -> float:
+    """The largest error of ``fn``'s gradients (inputs in ``dtype``; fp32 gradients rounded once to bf16),
+    in bf16 ulps of each input's largest exact gradient."""
+    args = [x.to(dtype).reshape(1, 1, *x.shape).requires_grad_(True) for x in xs]
+    out = fn(*args)
+    out = out[0] if isinstance(out, tuple) else out
+    (out * w.to(dtype).reshape(out.shape)).sum().backward()
+    worst = 0.0
+    for a, e in zip(args, exact):
+        g = a.grad.reshape(e.shape).bfloat16().double()
+        worst = max(worst, float((g - e).abs().max()) / _bf16_ulp(float(e.abs().max())))
+    return worst
+
+
+def test_mlstm_bf16_autograd_gradients():
+    """Eight small draws (T = 2, K = 3, V = 4): with bf16 inputs the gradients are typically more than one
+    bf16 ulp of the gradient's largest element off the float64 gradient; computed from fp32 inputs and
+    rounded once to bf16 they are within half an ulp."""
+    pytest.importorskip("mlstm_kernels")
+    fns = [getattr(importlib.import_module(f"mlstm_kernels.torch.{m}"), n) for m, n in (
+        ("parallel", "mlstm_parallel__native_autograd"), ("parallel", "mlstm_parallel__native_stablef_autograd"),
+        ("recurrent", "mlstm_recurrent_sequence__native_fw"))]
+    bf16, fp32 = {fn: [] for fn in fns}, {fn: [] for fn in fns}
+    for seed in range(8):
+        gen = torch.Generator().manual_seed(seed)
+        xs = _bf16_exact(torch.randn(2, 3, generator=gen), torch.randn(2, 3, generator=gen),
+                         torch.randn(2, 4, generator=gen), torch.randn(2, generator=gen), torch.randn(2, generator=gen))
+        (w,) = _bf16_exact(torch.randn(2, 4, generator=gen))
+        leaves = [x.clone().requires_grad_(True) for x in xs]
+        exact = torch.autograd.grad((mlstm_float64(*leaves) * w).sum(), leaves)
+        for fn in fns:
+            bf16[fn].append(_gradient_ulps(fn, xs, w, exact, torch.bfloat16))
+            fp32[fn].append(_gradient_ulps(fn, xs, w, exact, torch.float32))
+    for fn in fns:
+        assert max(fp32[fn]) <= 0.5 + 1e-6, (fn.__name__, fp32[fn])
+        assert sorted(bf16[fn])[4] > 1.0, (fn.__name__, bf16[fn])            # the median draw: over one ulp
+
+
+# --- fla_naive_chunk_linear_attn_bf16_backward --------------------------------------------------------
+def linear_attention_float64(q, k, v):
+    """Linear attention for one head, float64: o_t = K^{-1/2} Σ_{s≤t} (q_t·k_s) v_s."""
+    return torch.tril(q @ k.T) @ v * q.shape[1] ** -0.5
+
+
+def test_fla_naive_chunk_linear_attn_bf16_backward():
+    """Eight draws (T = 128, two chunks, K = V = 2): with bf16 inputs the chunk reference's gradients are up
+    to well over one bf16 ulp of the gradient's largest element off the float64 gradient, about twice or
+    more the error of its fp32 gradients rounded once to bf16 (within half an ulp)."""
+    naive = pytest.importorskip("fla.ops.linear_attn.naive")
+
+    def fn(q, k, v):                        # [1, 1, T, ·] from _gradient_ulps → fla's [B, T, H, ·]
+        return naive.naive_chunk_linear_attn(*(x.transpose(1, 2) for x in (q, k, v)))
+
+    bf16, fp32 = [], []
+    for seed in range(8):
+        gen = torch.Generator().manual_seed(seed)
+        xs = _bf16_exact(*(torch.randn(128, 2, generator=gen) for _ in range(3)))
+        (w,) = _bf16_exact(torch.randn(128, 2, generator=gen))
+        leaves = [x.clone().requires_grad_(True) for x in xs]
+        exact = torch.autograd.grad((linear_attention_float64(*leaves) * w).sum(), leaves)
+        bf16.append(_gradient_ulps(fn, xs, w, exact, torch.bfloat16))
+        fp32.append(_gradient_ulps(fn, xs, w, exact, torch.float32))
+    assert max(fp32) <= 0.5 + 1e-6, fp32
+    assert max(bf16) > 1.25 and max(bf16) > 2 * max(fp32), (bf16, fp32)
+
+
+# --- log_linear_attn_naive_needs_every_level ----------------------------------------------------------
+def log_linear_attn_float64(q, k, v, g, lam, scale=1.0):
+    """Log-linear attention (Guo et al. 2025) for one head, float64: o_t = scale Σ_{s≤t} (q_t·k_s)
+    e^{G_t − G_s} λ_t^{(ℓ)} v_s with ℓ = bit_length(t ⊕ s) and λ^{(ℓ)} = 0 past the given levels."""
+    G = torch.cumsum(g, 0)
+    out = []
+    for t in range(q.shape[0]):
+        o = torch.zeros(v.shape[1], dtype=torch.float64)
+        for s in range(t + 1):
+            level = (t ^ s).bit_length()
+            if level < lam.shape[1]:
+                o = o + (q[t] @ k[s]) * torch.exp(G[t] - G[s]) * lam[t, level] * v[s]
+        out.append(scale * o)
+    return torch.stack(out)
+
+
+def test_log_linear_attn_naive_needs_every_level():
+    """T = 5 needs levels 0 … 3 (bit_length(4 ⊕ 0) = 3): with ⌈log₂5⌉ + 1 = 4 levels or more the reference
+    is log-linear attention to 1e-12; with fewer — which the formula, the spec and chunk_log_linear_attn
+    read as weight 0 — it raises IndexError."""
+    naive = pytest.importorskip("fla.ops.log_linear_attn.naive")
+    gen = torch.Generator().manual_seed(0)
+    T, K, V = 5, 2, 3
+    q, k = (torch.randn(T, K, generator=gen, dtype=torch.float64) for _ in range(2))
+    v, g = torch.randn(T, V, generator=gen, dtype=torch.float64), -torch.rand(T, generator=gen, dtype=torch.float64)
+    for levels in (4, 6):
+        lam = torch.randn(T, levels, generator=gen, dtype=torch.float64)
+        o = naive.naive_log_linear_attn(q[None, :, None], k[None, :, None], v[None, :, None], g[None, :, None],
+                                        lam[None, :, None])
+        assert torch.allclose(o[0, :, 0], log_linear_attn_float64(q, k, v, g, lam), atol=1e-12), levels
+    lam = torch.randn(T, 2, generator=gen, dtype=torch.float64)
+    assert log_linear_attn_float64(q, k, v, g, lam).isfinite().all()          # well defined with two levels
+    with pytest.raises(IndexError):
+        naive.naive_log_linear_attn(q[None, :, None], k[None, :, None], v[None, :, None], g[None, :, None],
+                                    lam[None, :, None])
+
+
+# --- certifier_bf16_operand_rounding ------------------------------------------------------------------
+def test_certifier_bf16_operand_rounding():
+    """The recorded bf16 failures were the certifier's: (1) fla-core's naive_chunk_linear_attn (normalized,
+    K = 1, q large: the read-out cancels) errs by thousands of output ulps where a contract-conforming
+    evaluation — the scores q kᵀ rounded to bf16 as an MMA operand, everything else exact — errs as much, and
+    both stay within u_bf16·Σ|terms| (the operand term); (2) mlstm_kernels' recurrent form writes
+    i·bf16(k vᵀ): its final state C is one bf16 rounding of each written product away from the float64
+    state, within u_bf16·|terms|."""
+    naive = pytest.importorskip("fla.ops.linear_attn.naive")
+    gen = torch.Generator().manual_seed(124)
+    T = 64
+    q, k, v = _bf16_exact(30 * torch.randn(T, 1, generator=gen, dtype=torch.float64),
+                          *(torch.randn(T, 1, generator=gen, dtype=torch.float64) for _ in range(2)))
+    scores = torch.tril(q @ k.T)                                              # scale K^{-1/2} = 1
+    num, den = scores @ v, scores.sum(-1, keepdim=True)
+    exact = num / (den + 1e-10)
+    conforming = (torch.tril((q @ k.T).bfloat16().double()) @ v / (den + 1e-10)).bfloat16().double()
+    bound = 2 ** -8 * (torch.tril((q @ k.T).abs()) @ v.abs() + exact.abs() * torch.tril((q @ k.T).abs()).sum(-1, keepdim=True)) / den.abs()
+    o = naive.naive_chunk_linear_attn(*(x.reshape(1, T, 1, 1).bfloat16() for x in (q, k, v)), normalize=True)
+    err = (o[0, :, 0].double() - exact).abs()
+    ulps = torch.tensor([_bf16_ulp(float(x)) for x in exact[:, 0]], dtype=torch.float64)[:, None]
+    t = int((err / ulps).argmax())
+    assert err[t] > 100 * ulps[t]                                            # far beyond one output rounding
+    assert err[t] <= 1.1 * (conforming[t] - exact[t]).abs() + ulps[t]
+    assert (err <= bound + 2 * ulps).all()
+
+    pytest.importorskip("mlstm_kernels")
+    recurrent = importlib.import_module("mlstm_kernels.torch.recurrent")
+    gen = torch.Generator().manual_seed(0)
+    qm, km, vm = _bf16_exact(*(torch.randn(1, 1, 1, 3, generator=gen) for _ in range(3)))
+    i, f = _bf16_exact(torch.randn(1, 1, 1, generator=gen), torch.randn(1, 1, 1, generator=gen))
+    _, (C, _, m) = recurrent.mlstm_recurrent_sequence__native_fw(*(x.bfloat16() for x in (qm, km, vm, i, f)),
+                                                                  return_last_states=True)
+    logf = torch.nn.functional.logsigmoid(f)
+    m_exact = torch.maximum(logf, i)                                        # one step from m = 0
+    written = torch.exp(i - m_exact)[..., None, None] * km[..., 0, :, None] * vm[..., 0, None, :]
+    err = (C.double() - written).abs()
+    assert err.max() > 1e-5 * written.abs().max()                            # not fp32 rounding alone ...
+    assert (err <= 2 ** -8 * written.abs() + 1e-6 * written.abs().max()).all()   # ... one bf16 rounding per product
