@@ -67,14 +67,18 @@ def ray_cluster():
 HEADS: dict[str, int] = {}          # a ray_cluster address → the pid of the process that started it
 
 
-def _descends_from(pid: int, root: int) -> bool:
-    while pid > 1:
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _descends_from(pid: int | None, root: int) -> bool:
+    while pid is not None and pid > 1:
         if pid == root:
             return True
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
+        pid = _parent(pid)
     return False
 
 
@@ -92,7 +96,8 @@ def ray_workers_running(name: str = "certification_job", root: int | None = None
             continue
         if cmd.startswith(f"ray::{name}") and (root is None or _descends_from(int(entry), root)):
             pids.append(int(entry))
-    return pids
+    # a process the job forks carries its worker's title until it execs: a worker's child is no worker
+    return [pid for pid in pids if _parent(pid) not in pids]
 
 
 def wait_for(predicate, timeout: float, step: float = 0.2):
