@@ -87,10 +87,18 @@ def test_an_unexpected_error_exits_3_with_one_line_and_a_log(monkeypatch, tmp_pa
     assert "Traceback" in capsys.readouterr().err
 
 
+def _as_at_a_terminal() -> None:
+    """SIGINT delivered and default, as a shell gives it: a process Ray started in this test process (Ray
+    blocks SIGINT in its children) would pass its mask on, and a blocked Ctrl-C never arrives."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, hostile_files):
     env = dict(os.environ, LRNNSPEC_LOG_DIR=str(tmp_path / "logs"))
     proc = subprocess.Popen(["lrnnspec", "prove", "regular", "--dfa", hostile_files["ok_dfa"], "--max-length",
-                             "9000"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "9000"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_at_a_terminal)
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
