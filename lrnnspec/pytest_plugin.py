@@ -475,8 +475,7 @@ def _write_replay(setup: Setup, verdict) -> Path:
                        convention=setup.convention, dtypes=[verdict.dtype], device=setup.device,
                        environment=dict(setup.kernel.process.environment or {}), spec_version=SPEC_VERSION,
                        contracts={verdict.dtype: tolerance.CONTRACTS[verdict.dtype]},
-                       tolerance={"C_BASE": tolerance.C_BASE, "C_MAG": tolerance.C_MAG, "C_EXP": tolerance.C_EXP,
-                                  "C_OP": tolerance.C_OP},
+                       tolerance=tolerance.constants(),
                        profile="pytest", seed=setup.seed, max_examples=setup.max_examples, verdicts=[verdict],
                        seconds=verdict.seconds)
     path = out / f"{certificate_stem(setup.family, setup.target)}-{verdict.property}-{verdict.dtype}.json"

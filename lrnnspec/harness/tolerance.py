@@ -54,6 +54,7 @@ Final states use the same rule with the whole sequence as the row (t + 1 = its l
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,12 +69,20 @@ C_GRAD = 64.0   # gradients, normwise per input (no emulated backward to take a 
 # where |nᵀq| cancels to 1/600 of Σ|n||q|; 8 leaves margin and is still ≪ a dropped cotangent.
 C_SENS = 8.0
 
+
+
+def constants() -> dict[str, float]:
+    """The rule's constants, as every certificate records them."""
+    return {"C_BASE": C_BASE, "C_MAG": C_MAG, "C_EXP": C_EXP, "C_OP": C_OP, "C_GRAD": C_GRAD, "C_SENS": C_SENS}
+
+
 # unit roundoff u = 2^-p of each compute format (fp16/bf16 kernels accumulate in fp32)
 UNIT_ROUNDOFF = {"fp64": 2.0 ** -53, "fp32": 2.0 ** -24, "fp16": 2.0 ** -24, "bf16": 2.0 ** -24}
 # spec emulation contract modelling each kernel dtype (inputs/outputs in the dtype, fp32 inside)
 CONTRACTS = {"fp64": "fp64", "fp32": "fp32", "fp16": "mixed-fp16", "bf16": "mixed-bf16"}
 
 
+@functools.lru_cache(maxsize=None)
 def operand_roundoff(contract: str) -> float:
     """u of the contract's dot-operand format where it is narrower than the accumulator (the rounding a
     kernel may apply to a formed intermediate before an MMA), else 0."""

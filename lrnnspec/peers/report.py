@@ -168,16 +168,6 @@ def reproduce_line(r: dict) -> str:
     return f"- `{r['target']}` {r['dtype']}: `{r['certify']}`" + (f" · `{r['replay']}`" if r["replay"] else "")
 
 
-def explain_rows(recs: list[dict]) -> list[dict]:
-    """``recs`` (rows of conformance-peers.json) with each failure's finding looked up again in
-    :mod:`.findings` — the findings change without the certificates changing."""
-    for r in recs:
-        for f in r.get("failing", ()):
-            finding = explain(r["target"], f["property"], r["dtype"])
-            f["finding"] = finding.id if finding else None
-    return recs
-
-
 KIND_LINES = {"certifier": "the certifier's, not the peer's (fixed; the counterexample no longer reproduces)"}
 
 
